@@ -1,0 +1,1 @@
+"""What runs on Kaggle: the kernel entry point, the single-file bundler, kernel metadata."""

@@ -1,0 +1,25 @@
+"""Shared fixtures: varied synthetic images and zips built by the tests themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def varied_images(n: int, seed: int = 0, size: int = 64) -> list[np.ndarray]:
+    """``n`` distinct (size, size, 3) uint8 images: smooth gradients, stripes and noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    images = []
+    for _ in range(n):
+        fx, fy = rng.uniform(0.05, 0.5, size=2)
+        phase = rng.uniform(0, 2 * np.pi, size=3)
+        base = 127 + 90 * np.sin(xx[..., None] * fx + yy[..., None] * fy + phase)
+        noise = rng.normal(0, rng.uniform(2, 30), size=(size, size, 3))
+        images.append(np.clip(base + noise, 0, 255).astype(np.uint8))
+    return images
+
+
+@pytest.fixture(scope="session")
+def images64() -> list[np.ndarray]:
+    return varied_images(64)
