@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytest_plugins = ["tests.fake_kaggle"]
+
 
 def varied_images(n: int, seed: int = 0, size: int = 64) -> list[np.ndarray]:
     """``n`` distinct (size, size, 3) uint8 images: smooth gradients, stripes and noise."""

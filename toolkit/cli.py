@@ -34,11 +34,11 @@ class _Group(click.Group):
 
 @contextlib.contextmanager
 def progress_bar(total: int, desc: str, unit: str = "img") -> Iterator:
-    """A tqdm bar on stderr (hidden when stderr is not a terminal); yields its ``update``."""
-    from tqdm import tqdm
+    """A progress bar on stderr (hidden when stderr is not a terminal); yields its ``update``."""
+    from .progress import progress_bar as bar
 
-    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None, dynamic_ncols=True) as bar:
-        yield bar.update
+    with bar(total, desc, unit) as shown:
+        yield shown.update
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,6 +47,83 @@ def progress_bar(total: int, desc: str, unit: str = "img") -> Iterator:
 def cli(quiet: bool) -> None:
     """dogkit: train, pack, score and submit for Kaggle's Generative Dog Images."""
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+
+
+@cli.command()
+@click.option("--competition", default="generative-dog-images", show_default=True, help="Kaggle competition slug.")
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False),
+    default="data",
+    show_default=True,
+    help="Data lands in DEST/COMPETITION/.",
+)
+@click.option("--force", is_flag=True, help="Download and extract again even when the data is complete.")
+def fetch(competition: str, dest: str, force: bool) -> None:
+    """Download the competition's data with the Kaggle API.
+
+    Needs Kaggle credentials (KAGGLE_USERNAME/KAGGLE_KEY or kaggle.json) and the competition's
+    rules accepted on kaggle.com. Extracts the archive and its inner zips into DEST/COMPETITION.
+    """
+    from pathlib import Path
+
+    from .fetch import FetchConfig
+    from .fetch import fetch as run_fetch
+
+    result = run_fetch(FetchConfig(competition=competition, dest=Path(dest), force=force))
+    size = f"{result.files} files, {result.bytes / 2**20:.1f} MiB"
+    if result.downloaded:
+        click.echo(f"fetched {competition} into {result.folder} ({size})")
+    else:
+        click.echo(f"{result.folder} is already complete ({size}); nothing to do (--force downloads again)")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in counts.items()) or "none"
+
+
+@cli.command()
+@click.option(
+    "--src",
+    type=click.Path(exists=True, file_okay=False),
+    default="data",
+    show_default=True,
+    envvar="DOGKIT_DATA",
+    help="Competition data folder, in any of its layouts (zipped or extracted) [env DOGKIT_DATA].",
+)
+@click.option("--out", type=click.Path(dir_okay=False), default="data/dogs64.npz", show_default=True)
+@click.option(
+    "--crop",
+    type=click.Choice(["bbox", "center"]),
+    default="bbox",
+    show_default=True,
+    help="bbox: one square crop per bounding box; center: each photo's central square.",
+)
+@click.option("--workers", type=click.IntRange(min=0), default=0, help="Worker processes (default: one per core).")
+def prepare(src: str, out: str, crop: str, workers: int) -> None:
+    """Crop the photos to a cache of 64x64 images.
+
+    Writes OUT (.npz: images, breeds, sources, boxes), report.json and contact_sheet.png beside
+    it. Broken photos and annotations are skipped or repaired and counted in the report.
+    """
+    from pathlib import Path
+
+    from .discovery import find_competition_data
+    from .prepare import PrepareConfig
+    from .prepare import prepare as run_prepare
+
+    config = PrepareConfig(src=Path(src), out=Path(out), crop=crop, workers=workers)
+    data = find_competition_data(src)
+    with progress_bar(len(data.photos.names), "prepare", unit="photo") as update:
+        result = run_prepare(config, progress=update, data=data)
+    report = result.report
+    click.echo(
+        f"prepared {report.crops} crops from {report.photos} photos ({report.breeds} breeds) "
+        f"in {report.seconds:.1f} s -> {result.out}"
+    )
+    click.echo(f"skipped: {_counts(report.skipped)}")
+    click.echo(f"repaired: {_counts(report.repaired)}")
+    click.echo(f"report: {result.report_path}, contact sheet: {result.sheet_path}")
 
 
 @cli.command()

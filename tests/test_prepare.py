@@ -1,0 +1,267 @@
+"""Data discovery in every layout, and ``prepare`` on good and broken input."""
+
+import dataclasses
+import io
+import json
+import os
+import stat
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from toolkit.cli import cli
+from toolkit.discovery import find_competition_data
+from toolkit.errors import DogkitError
+from toolkit.prepare import (
+    PrepareConfig,
+    center_square,
+    draft_scale,
+    load_crops,
+    parse_annotation,
+    prepare,
+    square_from_box,
+)
+from toolkit.synthetic import LAYOUTS, Box, make_photos, voc_xml, write_dataset
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return make_photos(24, seed=11)
+
+
+def crops_by_hand(photo, box):
+    """The reference crop: full decode, square from the box's corner, Lanczos to 64x64."""
+    image = Image.open(io.BytesIO(photo.jpeg)).convert("RGB")
+    side = min(box.xmax - box.xmin, box.ymax - box.ymin)
+    square = (box.xmin, box.ymin, box.xmin + side, box.ymin + side)
+    return np.asarray(image.crop(square).resize((64, 64), Image.Resampling.LANCZOS))
+
+
+# ------------------------------------------------------------------ pure helpers
+
+
+def test_square_from_box_uses_the_short_side_from_the_top_left_corner():
+    assert square_from_box((10, 20, 110, 70), 500, 375) == ((10, 20, 60, 70), False)
+    assert square_from_box((10, 20, 60, 220), 500, 375) == ((10, 20, 60, 70), False)
+
+
+def test_square_from_box_clips_to_the_photo():
+    assert square_from_box((-5, 300, 100, 400), 500, 375) == ((0, 300, 75, 375), True)
+    assert square_from_box((450, 10, 600, 300), 500, 375) == ((450, 10, 500, 60), True)
+
+
+def test_empty_boxes_give_no_square():
+    assert square_from_box((50, 20, 50, 80), 500, 375)[0] is None
+    assert square_from_box((60, 20, 40, 80), 500, 375)[0] is None
+    assert square_from_box((600, 20, 700, 80), 500, 375)[0] is None
+
+
+def test_center_square():
+    assert center_square(500, 375) == (62, 0, 437, 375)
+    assert center_square(300, 400) == (0, 50, 300, 350)
+
+
+def test_draft_scale_keeps_crops_at_least_twice_the_output():
+    assert draft_scale(100) == 1
+    assert draft_scale(256) == 2
+    assert draft_scale(300) == 2
+    assert draft_scale(600) == 4
+    assert draft_scale(5000) == 8
+
+
+def test_parse_annotation(photos):
+    photo = photos[0]
+    assert parse_annotation(voc_xml(photo).encode()) == [(b.xmin, b.ymin, b.xmax, b.ymax) for b in photo.boxes]
+    with pytest.raises(ValueError):
+        parse_annotation(b"<annotation><object><bndbox><xmin>3</xmin></bndbox>")
+    with pytest.raises(ValueError):
+        parse_annotation(b"<annotation></annotation>")
+
+
+# ------------------------------------------------------------------ discovery
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("under_competition_folder", [False, True])
+def test_discovery_finds_every_layout(tmp_path, photos, layout, under_competition_folder):
+    base = tmp_path / "generative-dog-images" if under_competition_folder else tmp_path
+    write_dataset(base, photos, layout)
+    data = find_competition_data(tmp_path)
+    assert len(data.photos.names) == len(photos)
+    assert data.annotations is not None and len(data.annotations.names) == len(photos)
+    assert data.photos.in_zip == data.annotations.in_zip == (layout == "zips")
+
+
+def test_discovery_explains_what_it_looked_for(tmp_path):
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(DogkitError, match="no competition photos found .*all-dogs.*dogkit fetch"):
+        find_competition_data(tmp_path)
+
+
+# ------------------------------------------------------------------ prepare on good data
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_prepare_crops_every_box_in_every_layout(tmp_path, photos, layout):
+    src = write_dataset(tmp_path / "in" / "generative-dog-images", photos, layout)
+    os.chmod(src, stat.S_IRUSR | stat.S_IXUSR)  # inputs are only read
+    try:
+        result = prepare(PrepareConfig(src=tmp_path / "in", out=tmp_path / "out" / "dogs64.npz", workers=2))
+    finally:
+        os.chmod(src, stat.S_IRWXU)
+    n_boxes = sum(len(p.boxes) for p in photos)
+    cache = load_crops(result.out)
+    assert cache["images"].shape == (n_boxes, 64, 64, 3) and cache["images"].dtype == np.uint8
+    assert cache["breeds"].dtype.kind == cache["sources"].dtype.kind == "U"
+    assert cache["boxes"].shape == (n_boxes, 4)
+    report = json.loads(result.report_path.read_text())
+    assert report["photos"] == report["annotation_files"] == len(photos)
+    assert report["boxes"] == report["crops"] == n_boxes
+    assert report["skipped"] == {} and report["repaired"] == {}
+    assert sum(report["crops_per_breed"].values()) == n_boxes
+    assert report["breeds"] == len({p.breed for p in photos})
+    assert set(report["photo_width"]) == {"min", "median", "max"}
+    assert Image.open(result.sheet_path).size == (512, 512)
+
+
+def test_crops_match_a_full_decode_reference(tmp_path):
+    photos = make_photos(12, seed=3, large_every=4)  # some above 2000 px: decoded at a reduced scale
+    result = prepare(PrepareConfig(src=write_dataset(tmp_path / "in", photos), out=tmp_path / "c.npz", workers=1))
+    cache = load_crops(result.out)
+    by_source = {p.photo_id + ".jpg": p for p in photos}
+    diffs = []
+    for k, (source, square) in enumerate(zip(cache["sources"], cache["boxes"])):
+        photo = by_source[source]
+        box = next(b for b in photo.boxes if (b.xmin, b.ymin) == tuple(square[:2]))
+        diffs.append(np.abs(crops_by_hand(photo, box).astype(int) - cache["images"][k]).mean())
+    assert max(diffs) < 1.0, diffs  # mean absolute difference in 0..255 levels
+
+
+def test_center_crop_mode(tmp_path, photos):
+    result = prepare(
+        PrepareConfig(src=write_dataset(tmp_path / "in", photos), out=tmp_path / "c.npz", crop="center", workers=1)
+    )
+    cache = load_crops(result.out)
+    assert len(cache["images"]) == len(photos)
+    photo = photos[0]
+    x0, y0, x1, y1 = center_square(photo.width, photo.height)
+    assert tuple(cache["boxes"][0]) == (x0, y0, x1, y1)
+
+
+def test_worker_count_does_not_change_the_result(tmp_path, photos):
+    src = write_dataset(tmp_path / "in", photos)
+    one = load_crops(prepare(PrepareConfig(src=src, out=tmp_path / "a" / "c.npz", workers=1)).out)
+    two = load_crops(prepare(PrepareConfig(src=src, out=tmp_path / "b" / "c.npz", workers=2)).out)
+    for key in one:
+        np.testing.assert_array_equal(one[key], two[key])
+
+
+# ------------------------------------------------------------------ prepare on broken data
+
+
+def as_jpeg(photo, mode):
+    image = Image.open(io.BytesIO(photo.jpeg)).convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def as_png(photo):
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(photo.jpeg)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_broken_input_is_skipped_or_repaired_and_counted(tmp_path, photos):
+    ps = list(photos[:12])
+    gray, cmyk, png, truncated = ps[0], ps[1], ps[2], ps[3]
+    ps[0] = dataclasses.replace(gray, jpeg=as_jpeg(gray, "L"))
+    ps[1] = dataclasses.replace(cmyk, jpeg=as_jpeg(cmyk, "CMYK"))
+    ps[2] = dataclasses.replace(png, jpeg=as_png(png))
+    ps[3] = dataclasses.replace(truncated, jpeg=truncated.jpeg[: len(truncated.jpeg) // 3])
+    no_photo, no_annotation, past_border, malformed, flat_box = ps[4], ps[5], ps[6], ps[7], ps[8]
+    overflowing = Box(past_border.width - 50, 10, past_border.width + 80, 120)
+    annotations = {
+        past_border.photo_id: voc_xml(past_border, (overflowing,)),
+        malformed.photo_id: "<annotation><object><bndbox><xmin>12</xmin>",
+        flat_box.photo_id: voc_xml(flat_box, (Box(200, 50, 150, 200), Box(10, 10, 90, 90))),
+    }
+    src = write_dataset(
+        tmp_path / "in",
+        ps,
+        annotations=annotations,
+        without_photo=frozenset({no_photo.photo_id}),
+        without_annotation=frozenset({no_annotation.photo_id}),
+    )
+    result = prepare(PrepareConfig(src=src, out=tmp_path / "c.npz", workers=2))
+    report = result.report
+    assert report.skipped == {
+        "annotation without photo": 1,
+        "empty box (nothing left inside the photo)": 1,
+        "malformed annotation": 1,
+        "photo without annotation": 1,
+        "unreadable photo (corrupt or truncated)": 1,
+    }
+    assert report.repaired == {
+        "box clipped to the photo": 1,
+        "photo converted from CMYK to RGB": 1,
+        "photo converted from L to RGB": 1,
+        "photo not a JPEG, read by its content": 1,
+    }
+    cache = load_crops(result.out)
+    sources = list(cache["sources"])
+    for kept in (gray, cmyk, png, past_border):
+        assert kept.photo_id + ".jpg" in sources
+    for dropped in (truncated, no_photo, no_annotation, malformed):
+        assert dropped.photo_id + ".jpg" not in sources
+    assert sources.count(flat_box.photo_id + ".jpg") == 1
+    clipped = cache["boxes"][sources.index(past_border.photo_id + ".jpg")]
+    assert tuple(clipped) == (past_border.width - 50, 10, past_border.width, 60)
+    gray_crop = cache["images"][sources.index(gray.photo_id + ".jpg")]
+    assert np.array_equal(gray_crop[..., 0], gray_crop[..., 1])  # grey stays grey, now in RGB
+    expected = sum(len(p.boxes) for p in ps[:3] + ps[9:12]) + 1 + 1  # + clipped box + the good box
+    assert report.crops == len(cache["images"]) == expected
+
+
+def test_nothing_usable_is_an_error_and_writes_nothing(tmp_path, photos):
+    broken = [dataclasses.replace(p, jpeg=p.jpeg[:100]) for p in photos[:3]]
+    src = write_dataset(tmp_path / "in", broken)
+    out = tmp_path / "out" / "c.npz"
+    with pytest.raises(DogkitError, match="no usable crop in 3 photos"):
+        prepare(PrepareConfig(src=src, out=out, workers=1))
+    assert not out.exists() and not (tmp_path / "out" / "report.json").exists()
+
+
+def test_bbox_without_annotations_says_to_use_center(tmp_path, photos):
+    src = tmp_path / "in"
+    write_dataset(src, photos[:3], "flat")
+    for path in (src / "Annotation").rglob("*"):
+        if path.is_file():
+            path.unlink()
+    with pytest.raises(DogkitError, match="--crop center"):
+        prepare(PrepareConfig(src=src, out=tmp_path / "c.npz"))
+
+
+def test_load_crops_rejects_other_files(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, images=np.zeros((2, 32, 32, 3), np.uint8))
+    with pytest.raises(DogkitError, match="expected 'images' as uint8"):
+        load_crops(bad)
+    with pytest.raises(DogkitError, match="not found"):
+        load_crops(tmp_path / "absent.npz")
+
+
+# ------------------------------------------------------------------ the command
+
+
+def test_prepare_command_prints_a_summary(tmp_path, photos):
+    src = write_dataset(tmp_path / "data" / "generative-dog-images", photos, "zips")
+    out = tmp_path / "data" / "dogs64.npz"
+    result = CliRunner().invoke(cli, ["prepare", "--src", str(tmp_path / "data"), "--out", str(out), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    n_boxes = sum(len(p.boxes) for p in photos)
+    assert f"{n_boxes} crops from {len(photos)} photos" in result.output
+    assert out.exists() and (out.parent / "report.json").exists() and (out.parent / "contact_sheet.png").exists()
+    assert src.exists()

@@ -1,0 +1,147 @@
+"""Find the competition's photos and annotations under a folder, in every layout it has had.
+
+The data has been published zipped (``all-dogs.zip``, ``Annotation.zip``) and extracted, with
+the photos in ``all-dogs/`` or ``all-dogs/all-dogs/`` and the annotations in ``Annotation/``,
+``Annotation/Annotation/`` or ``annotation/Annotation/``, all possibly under a
+``generative-dog-images/`` folder (as in ``/kaggle/input``). Input folders are only read.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DogkitError
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+_PHOTO_DIRS = ("all-dogs/all-dogs", "all-dogs")
+_PHOTO_ZIPS = ("all-dogs.zip",)
+_ANNOTATION_DIRS = ("annotation/Annotation", "Annotation/Annotation", "Annotation", "annotation")
+_ANNOTATION_ZIPS = ("Annotation.zip", "annotation.zip")
+_COMPETITION_FOLDER = "generative-dog-images"
+
+
+@dataclass(frozen=True)
+class FileSet:
+    """Files in a folder, or members of a zip, by relative name ('/' separated)."""
+
+    root: Path  # the folder, or the zip file
+    in_zip: bool
+    names: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"{len(self.names)} files in {self.root}{' (zip)' if self.in_zip else ''}"
+
+
+class FileReader:
+    """Reads bytes of a ``FileSet``'s files; keeps one zip handle open. One per process."""
+
+    def __init__(self, files: FileSet):
+        self.files = files
+        self._zip = zipfile.ZipFile(files.root) if files.in_zip else None
+
+    def read(self, name: str) -> bytes:
+        if self._zip is not None:
+            return self._zip.read(name)
+        return (self.files.root / name).read_bytes()
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+    def __enter__(self) -> FileReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class CompetitionData:
+    photos: FileSet  # photo files; a photo's id is its name's stem (n02085620_10074)
+    annotations: FileSet | None  # VOC files, <breed folder>/<photo id>; None when absent
+
+
+def _walk(folder: Path) -> list[str]:
+    names = []
+    for dirpath, _, filenames in os.walk(folder):
+        rel = Path(dirpath).relative_to(folder)
+        names.extend((rel / f).as_posix() for f in filenames if not f.startswith("."))
+    return sorted(names)
+
+
+def _zip_names(path: Path) -> list[str]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sorted(i.filename for i in archive.infolist() if not i.is_dir())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DogkitError(f"{path}: not a readable zip archive ({exc})") from exc
+
+
+def _is_photo(name: str) -> bool:
+    return name.lower().endswith(PHOTO_SUFFIXES) and not name.startswith("__MACOSX/")
+
+
+def _photos_in(base: Path) -> FileSet | None:
+    for sub in _PHOTO_DIRS:
+        folder = base / sub
+        if folder.is_dir():
+            names = [n for n in _walk(folder) if _is_photo(n)]
+            if names:
+                return FileSet(folder, False, tuple(names))
+    for sub in _PHOTO_ZIPS:
+        path = base / sub
+        if path.is_file():
+            names = [n for n in _zip_names(path) if _is_photo(n)]
+            if names:
+                return FileSet(path, True, tuple(names))
+    return None
+
+
+def _is_annotation(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) >= 2 and not name.startswith("__MACOSX/") and not parts[-1].startswith(".")
+
+
+def _annotations_in(base: Path) -> FileSet | None:
+    for sub in _ANNOTATION_DIRS:
+        folder = base / sub
+        if folder.is_dir():
+            # breed folders directly inside: <breed>/<photo id>
+            names = [n for n in _walk(folder) if n.count("/") == 1]
+            if names:
+                return FileSet(folder, False, tuple(names))
+    for sub in _ANNOTATION_ZIPS:
+        path = base / sub
+        if path.is_file():
+            names = [n for n in _zip_names(path) if _is_annotation(n)]
+            if names:
+                return FileSet(path, True, tuple(names))
+    return None
+
+
+def find_competition_data(root: str | os.PathLike) -> CompetitionData:
+    """Locate the photos and annotations under ``root`` (see the module docstring).
+
+    ``root`` may be the competition folder itself, a folder holding ``generative-dog-images/``
+    (such as ``/kaggle/input``), or a folder with the competition's data one level down.
+
+    Raises:
+        DogkitError: no photos found; the message lists where dogkit looked.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DogkitError(f"{root}: not a folder")
+    bases = [root, root / _COMPETITION_FOLDER]
+    bases += sorted(p for p in root.iterdir() if p.is_dir() and p not in bases)
+    for base in bases:
+        photos = _photos_in(base)
+        if photos is not None:
+            return CompetitionData(photos=photos, annotations=_annotations_in(base))
+    looked = ", ".join(_PHOTO_DIRS + _PHOTO_ZIPS)
+    raise DogkitError(
+        f"{root}: no competition photos found (looked for {looked}, also under {_COMPETITION_FOLDER}/ "
+        "and one folder down); run `dogkit fetch` first"
+    )
