@@ -9,12 +9,14 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     The temporary file lives in the same folder so that the final ``os.replace`` is an atomic
     rename on the same file system. If the block raises, the temporary file is removed and
-    whatever already stood at ``path`` is untouched.
+    whatever already stood at ``path`` is untouched. ``durable`` flushes the data to disk before
+    the rename (survives a machine crash, not only a killed process); large checkpoints that are
+    rewritten every epoch skip it.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -22,8 +24,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         if tmp.exists():
-            with open(tmp, "rb") as written:
-                os.fsync(written.fileno())
+            if durable:
+                with open(tmp, "rb") as written:
+                    os.fsync(written.fileno())
             os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -25,3 +25,18 @@ def varied_images(n: int, seed: int = 0, size: int = 64) -> list[np.ndarray]:
 @pytest.fixture(scope="session")
 def images64() -> list[np.ndarray]:
     return varied_images(64)
+
+
+def write_crop_cache(path, n: int, seed: int = 0):
+    """A crop cache like `dogkit prepare` writes, of ``n`` varied 64x64 images."""
+    from toolkit.prepare import save_npz
+
+    images = np.stack(varied_images(n, seed=seed))
+    save_npz(
+        path,
+        images=images,
+        breeds=np.array([f"breed{k % 5}" for k in range(n)]),
+        sources=np.array([f"n0000000{k % 5}_{k}.jpg" for k in range(n)]),
+        boxes=np.tile(np.array([0, 0, 64, 64], np.int32), (n, 1)),
+    )
+    return path

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Iterator
 
 import click
@@ -44,8 +45,11 @@ def progress_bar(total: int, desc: str, unit: str = "img") -> Iterator:
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="dogkit")
 @click.option("-q", "--quiet", is_flag=True, help="Only print results and errors.")
-def cli(quiet: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool) -> None:
     """dogkit: train, pack, score and submit for Kaggle's Generative Dog Images."""
+    # budgets count from here, so that loading TensorFlow and the data is counted too
+    ctx.obj = {"started": time.monotonic()}
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
 
 
@@ -126,31 +130,206 @@ def prepare(src: str, out: str, crop: str, workers: int) -> None:
     click.echo(f"report: {result.report_path}, contact sheet: {result.sheet_path}")
 
 
+class _Memorize(click.ParamType):
+    name = "N|all"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int) or (isinstance(value, str) and value.lower() == "all"):
+            return None if isinstance(value, str) else value
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number nor 'all'", param, ctx)
+        if number < 1:
+            self.fail("must be at least 1", param, ctx)
+        return number
+
+
+def _budget(ctx, param, value):
+    from .budget import parse_budget
+
+    try:
+        return parse_budget(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _given(ctx: click.Context, names: dict[str, str]) -> dict:
+    """The options the user gave explicitly, under the model config's field names."""
+    from click.core import ParameterSource
+
+    return {
+        field: ctx.params[option]
+        for option, field in names.items()
+        if ctx.get_parameter_source(option) not in (ParameterSource.DEFAULT, None)
+    }
+
+
+@cli.command()
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False),
+    default="data/dogs64.npz",
+    show_default=True,
+    help="Crop cache from `dogkit prepare`.",
+)
+@click.option(
+    "--run",
+    "run_path",
+    type=click.Path(file_okay=False),
+    default="runs/memorizer",
+    show_default=True,
+    help="Run folder: config, checkpoints, history, samples, TensorBoard logs.",
+)
+@click.option(
+    "--budget",
+    default="8h30m",
+    show_default=True,
+    callback=_budget,
+    help="Time for training plus generating and packing 10,000 images (8h30m, 90m, 45s, seconds).",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --run from its last checkpoint.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["auto", "none", "mirrored", "tpu"]),
+    default="auto",
+    show_default=True,
+    help="tf.distribute strategy: auto picks TPU, several GPUs (mirrored) or the default.",
+)
+@click.option("--model", type=click.Choice(["memorizer"]), default="memorizer", show_default=True)
+@click.option(
+    "--memorize",
+    type=_Memorize(),
+    default="10000",
+    show_default=True,
+    help="Crops to memorize (a seeded random subset), or 'all'.",
+)
+@click.option(
+    "--bottleneck",
+    type=click.IntRange(min=64),
+    default=2048,
+    show_default=True,
+    help="Width of the generator's first layer (a multiple of 64).",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--memorize-epochs", type=click.IntRange(min=0), default=50, show_default=True)
+@click.option(
+    "--coach-rounds",
+    type=click.IntRange(min=0),
+    default=9,
+    show_default=True,
+    help="Coach rounds of 1, 2, 4, ... 256 epochs.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-xla", is_flag=True, help="Do not XLA-compile the training steps.")
+@click.pass_context
+def train(
+    ctx,
+    data,
+    run_path,
+    budget,
+    resume,
+    strategy,
+    model,
+    memorize,
+    bottleneck,
+    batch_size,
+    memorize_epochs,
+    coach_rounds,
+    seed,
+    no_xla,
+) -> None:
+    """Train a model within a time budget, resumably.
+
+    Stops early enough that `dogkit pack --run` still fits in the budget. Writes config.json,
+    checkpoints (every epoch), history.csv, sample grids and TensorBoard scalars into --run.
+    """
+    from pathlib import Path
+
+    from .budget import format_seconds
+    from .training import TrainConfig
+    from .training import train as run_train
+
+    given = _given(
+        ctx,
+        {
+            "memorize": "memorize",
+            "bottleneck": "bottleneck",
+            "batch_size": "batch_size",
+            "memorize_epochs": "memorize_epochs",
+            "coach_rounds": "coach_rounds",
+            "seed": "seed",
+        },
+    )
+    config = TrainConfig(
+        data=Path(data),
+        run=Path(run_path),
+        budget_s=budget,
+        resume=resume,
+        strategy=strategy,
+        model=model,
+        jit=not no_xla,
+        started=ctx.obj["started"],
+    )
+    result = run_train(config, given)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    loss = "" if result.loss is None else f", last loss {result.loss:.4f}"
+    state = "complete" if result.complete else "not complete (train again with --resume to continue)"
+    click.echo(f"trained {result.epochs} epochs in {format_seconds(result.seconds)}{loss}; run {state}: {result.run}")
+    click.echo(f"next: dogkit pack --run {result.run} --out images.zip")
+
+
 @cli.command()
 @click.option(
     "--from-dir",
     "from_dir",
     type=click.Path(exists=True, file_okay=False),
-    required=True,
     help="Folder of images to pack (any format Pillow reads), taken in name order.",
 )
-@click.option("--out", type=click.Path(dir_okay=False), default="images.zip", show_default=True, help="Zip to write.")
 @click.option(
-    "--count", type=click.IntRange(min=1), default=10_000, show_default=True, help="Images the zip must hold."
+    "--run",
+    "run_path",
+    type=click.Path(exists=True, file_okay=False),
+    help="Run folder of a trained model: generate the images from it.",
 )
-@click.option("--resize", is_flag=True, help="Resize images that are not 64x64 (Lanczos) instead of refusing them.")
-def pack(from_dir: str, out: str, count: int, resize: bool) -> None:
+@click.option("--out", type=click.Path(dir_okay=False), default="images.zip", show_default=True, help="Zip to write.")
+@click.option("--count", type=click.IntRange(min=1), default=10_000, show_default=True, help="Images the zip holds.")
+@click.option("--resize", is_flag=True, help="With --from-dir: resize images that are not 64x64 (Lanczos).")
+@click.option(
+    "--mix",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="With --run (memorizer): weight of the cycling code in each mixture [default: the run's, 0.7].",
+)
+@click.option("--seed", type=int, default=None, help="With --run: sampling seed [default: the run's].")
+def pack(from_dir, run_path, out, count, resize, mix, seed) -> None:
     """Pack images into a submission images.zip.
 
-    Writes exactly COUNT PNG members, 64x64 RGB, under a temporary name renamed into place
-    only when complete.
+    From a folder (--from-dir) or generated by a trained run (--run). Writes exactly COUNT PNG
+    members, 64x64 RGB, under a temporary name renamed into place only when complete.
     """
-    from .packing import pack_from_dir
+    if (from_dir is None) == (run_path is None):
+        raise click.UsageError("give exactly one of --from-dir and --run")
+    if from_dir is not None:
+        from .packing import pack_from_dir
 
-    with progress_bar(count, "pack") as update:
-        result = pack_from_dir(from_dir, out, count, resize=resize, progress=update)
-    notes = [f"{n} {what}" for what, n in (("resized", result.resized), ("converted to RGB", result.converted)) if n]
-    click.echo(f"wrote {result.path}: {result.count} PNG images" + (f" ({', '.join(notes)})" if notes else ""))
+        with progress_bar(count, "pack") as update:
+            result = pack_from_dir(from_dir, out, count, resize=resize, progress=update)
+        notes = [
+            f"{n} {what}" for what, n in (("resized", result.resized), ("converted to RGB", result.converted)) if n
+        ]
+        click.echo(f"wrote {result.path}: {result.count} PNG images" + (f" ({', '.join(notes)})" if notes else ""))
+        return
+    from .generate import pack_run
+
+    with progress_bar(count, "generate") as update:
+        result = pack_run(run_path, out, count, mix=mix, seed=seed, progress=update)
+    if not result.trained:
+        click.echo(f"note: {run_path} holds the untrained initial model (the budget allowed no training)")
+    click.echo(
+        f"wrote {result.path}: {result.count} PNG images from {result.model} run {run_path} (seed {result.seed})"
+    )
 
 
 @cli.command()

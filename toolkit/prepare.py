@@ -34,6 +34,7 @@ from submission import atomic_path
 
 from .discovery import PHOTO_SUFFIXES, CompetitionData, FileReader, FileSet, find_competition_data
 from .errors import DogkitError
+from .visuals import image_grid
 
 CROP_SIZE = 64
 CROP_MODES = ("bbox", "center")
@@ -286,13 +287,8 @@ def _stats(values: list[int]) -> dict[str, float]:
 def contact_sheet(images: np.ndarray, seed: int = 0, columns: int = 8, rows: int = 8) -> np.ndarray:
     """A (rows*64, columns*64, 3) grid of randomly chosen crops (fewer if there are fewer)."""
     rng = np.random.default_rng(seed)
-    n = min(len(images), columns * rows)
-    chosen = np.sort(rng.choice(len(images), size=n, replace=False))
-    sheet = np.zeros((rows * CROP_SIZE, columns * CROP_SIZE, 3), np.uint8)
-    for k, index in enumerate(chosen):
-        r, c = divmod(k, columns)
-        sheet[r * CROP_SIZE : (r + 1) * CROP_SIZE, c * CROP_SIZE : (c + 1) * CROP_SIZE] = images[index]
-    return sheet
+    chosen = np.sort(rng.choice(len(images), size=min(len(images), columns * rows), replace=False))
+    return image_grid(images[chosen], columns, rows)
 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:

@@ -1,0 +1,156 @@
+"""The memorizer model itself: the memorize optimum, the exact lazy Adam, the coach, mixtures."""
+
+import numpy as np
+import pytest
+
+from tests.conftest import varied_images
+from toolkit.backend import keras, tf
+from toolkit.memorizer import (
+    Coach,
+    MemorizerConfig,
+    MemoryTable,
+    build_generator,
+    choose_memorized,
+    generalize_codes,
+    generate,
+    load_generator_weights,
+    momentum_tail,
+)
+
+
+def test_lazy_adam_matches_dense_adam_on_one_hot_codes():
+    rng = np.random.default_rng(0)
+    n, pixels = 40, 30
+    targets = rng.integers(0, 256, (n, pixels)).astype(np.uint8)
+    table = MemoryTable(n, seed=3, pixels=pixels)
+    init = table.logits.numpy().copy()
+    batches = [np.sort(p[s : s + 16]) for p in (rng.permutation(n) for _ in range(6)) for s in range(0, n, 16)]
+    lrs = [0.5] * 9 + [0.1] * (len(batches) - 9)  # a learning-rate change, as in the recipe
+    ref_kernel, ref_losses = _reference_with_schedule(init, targets, batches, lrs)
+    losses = [table.train_step(rows, targets[rows], lr) for rows, lr in zip(batches, lrs)]
+    table.flush()
+    np.testing.assert_allclose(losses, ref_losses, rtol=2e-5)
+    scale = np.abs(ref_kernel).max()
+    assert np.abs(table.logits.numpy() - ref_kernel).max() < 1e-4 * scale
+
+
+def _reference_with_schedule(init, targets, batches, lrs):
+    """The reference formulation: one-hot codes through a sigmoid Dense layer, Keras' own Adam."""
+    n, pixels = init.shape
+    codes = keras.Input((n,))
+    dense = keras.layers.Dense(pixels, activation="sigmoid", use_bias=False)
+    model = keras.Model(codes, dense(codes))
+    dense.kernel.assign(init)
+    model.compile(optimizer=keras.optimizers.Adam(lrs[0]), loss="binary_crossentropy")
+    eye = np.eye(n, dtype=np.float32)
+    losses = []
+    for rows, lr in zip(batches, lrs):
+        model.optimizer.learning_rate.assign(lr)
+        losses.append(float(model.train_on_batch(eye[rows], targets[rows] / 255.0)))
+    return dense.kernel.numpy(), losses
+
+
+def test_momentum_tail_of_rows_without_pending_steps_is_zero():
+    c, dbar, m_decay, v_decay = momentum_tail(np.array([4, 0]), 5, np.array([0, 1, 1, 1, 1.0]))
+    assert c[0] == 0 and m_decay[0] == 1 and v_decay[0] == 1  # updated at step 4, now step 5: nothing pending
+    assert c[1] > 0 and m_decay[1] == pytest.approx(0.9**4) and v_decay[1] == pytest.approx(0.999**4)
+
+
+def test_memorize_approaches_its_closed_form_optimum():
+    """The BCE optimum is sigmoid(D[i]) = crop_i / 255; a few epochs get close to it."""
+    crops = np.stack(varied_images(6, seed=1)).reshape(6, -1)
+    table = MemoryTable(6, seed=0)
+    start_error = np.abs(table.images().reshape(6, -1) - crops).mean()
+    for _ in range(60):
+        loss = table.train_step(np.arange(6), crops, 0.5)
+    table.flush()
+    error = np.abs(table.images().reshape(6, -1) - crops).mean()
+    assert start_error > 40 and error < 2.0  # mean absolute pixel error, 0..255
+    t = crops / 255.0
+    entropy = -np.mean(t * np.log(np.clip(t, 1e-12, 1)) + (1 - t) * np.log(np.clip(1 - t, 1e-12, 1)))
+    assert loss == pytest.approx(entropy, abs=2e-3)  # the minimum BCE is the targets' own entropy
+
+
+def test_memory_state_round_trips():
+    crops = np.stack(varied_images(4, seed=2)).reshape(4, -1)
+    a = MemoryTable(4, seed=0)
+    for _ in range(3):
+        a.train_step(np.array([0, 2]), crops[[0, 2]], 0.5)
+    b = MemoryTable(4, seed=1)
+    b.load(a.state())
+    assert a.train_step(np.array([1, 2]), crops[[1, 2]], 0.5) == b.train_step(np.array([1, 2]), crops[[1, 2]], 0.5)
+    np.testing.assert_array_equal(a.logits.numpy(), b.logits.numpy())
+
+
+def test_generator_shape_and_parameters():
+    generator = build_generator(n_codes=10, bottleneck=128)
+    images = generate(generator, np.array([[0], [9]]), np.ones((2, 1), np.float32))
+    assert images.shape == (2, 64, 64, 3) and images.dtype == np.float32
+    # the table is a Dense(128) on 10 one-hot inputs: 10*128 weights + 128 biases
+    table = generator.get_layer("code_table")
+    assert sum(int(np.prod(w.shape)) for w in table.weights) == 10 * 128 + 128
+
+
+def test_a_mixture_with_weights_one_and_zero_is_the_one_hot_image():
+    generator = build_generator(n_codes=6, bottleneck=64)
+    one_hot = generate(generator, np.array([[2], [5]]), np.ones((2, 1), np.float32))
+    mixed = generate(generator, np.array([[2, 4], [5, 0]]), np.array([[1.0, 0.0], [1.0, 0.0]], np.float32))
+    np.testing.assert_allclose(mixed, one_hot, atol=1e-4)
+    halfway = generate(generator, np.array([[2, 5]]), np.array([[0.5, 0.5]], np.float32))
+    assert np.abs(halfway[0] - one_hot[0]).max() > 1e-3  # a real mixture differs from either code
+
+
+def test_generalize_codes():
+    codes, weights = generalize_codes(25, 10, 0.7, seed=3)
+    np.testing.assert_array_equal(codes[:, 0], np.arange(25) % 10)
+    assert (codes[:, 1] != codes[:, 0]).all() and codes.max() < 10
+    np.testing.assert_allclose(weights, np.tile([0.7, 0.3], (25, 1)))
+    again, _ = generalize_codes(25, 10, 0.7, seed=3)
+    np.testing.assert_array_equal(codes, again)
+    assert not np.array_equal(generalize_codes(25, 10, 0.7, seed=4)[0], codes)
+
+
+def test_choose_memorized():
+    np.testing.assert_array_equal(choose_memorized(5, None, 0), np.arange(5))
+    np.testing.assert_array_equal(choose_memorized(5, 10, 0), np.arange(5))  # fewer crops than N: all
+    subset = choose_memorized(100, 10, 0)
+    assert len(subset) == 10 == len(set(subset)) and (np.diff(subset) > 0).all()
+
+
+def test_coach_error_against_the_targets_falls():
+    targets = np.stack(varied_images(8, seed=4)).astype(np.float32)
+    coach = Coach(tf.distribute.get_strategy(), 8, 64, targets, lr=0.005, jit=True)
+    rows = np.arange(8)
+    before = coach.mean_error(rows)
+    losses = [coach.train_step(rows) for _ in range(40)]
+    after = coach.mean_error(rows)
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.5 * losses[0]
+    assert after < 0.6 * before
+
+
+def test_coach_state_round_trips_generator_and_optimizer():
+    targets = np.stack(varied_images(4, seed=5)).astype(np.float32)
+    strategy = tf.distribute.get_strategy()
+    a = Coach(strategy, 4, 64, targets, lr=0.005, jit=False)
+    for _ in range(3):
+        a.train_step(np.arange(4))
+    b = Coach(strategy, 4, 64, targets, lr=0.005, jit=False)
+    b.load(a.state())
+    assert a.train_step(np.array([1, 3])) == pytest.approx(b.train_step(np.array([1, 3])), rel=1e-6)
+    fresh = build_generator(4, 64)
+    load_generator_weights(fresh, a.state())
+    codes = np.array([[0], [3]])
+    np.testing.assert_allclose(
+        generate(fresh, codes, np.ones((2, 1), np.float32)), generate(a.generator, codes, np.ones((2, 1), np.float32))
+    )
+
+
+def test_config_checks_and_plan():
+    assert [e for e, _ in MemorizerConfig().coach_plan()] == [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    assert [lr for _, lr in MemorizerConfig().coach_plan()] == [0.005] * 5 + [0.001] * 4
+    assert [e for e, _ in MemorizerConfig(coach_rounds=11).coach_plan()][-3:] == [256, 256, 256]
+    with pytest.raises(ValueError, match="multiple of 64"):
+        MemorizerConfig(bottleneck=100)
+    with pytest.raises(ValueError, match="mix"):
+        MemorizerConfig(mix=1.5)

@@ -1,0 +1,265 @@
+"""`dogkit train` and `dogkit pack --run`: budget, run folder, resume, distribution, packing."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from submission import validate_zip
+from tests.conftest import write_crop_cache
+from toolkit.cli import cli
+
+TINY = ["--bottleneck", "64", "--batch-size", "32", "--memorize-epochs", "2", "--coach-rounds", "2"]
+
+
+def dogkit(*args, env=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A small memorizer run trained in-process."""
+    folder = tmp_path_factory.mktemp("tiny")
+    cache = write_crop_cache(folder / "crops.npz", 64, seed=1)
+    run = folder / "run"
+    result = invoke("train", "--data", cache, "--run", run, "--budget", "300", "--memorize", "48", *TINY)
+    assert result.exit_code == 0, result.output
+    return cache, run, result.output
+
+
+def test_run_folder_holds_config_history_samples_and_logs(tiny_run):
+    _, run, output = tiny_run
+    assert "trained 5 epochs" in output and "run complete" in output
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == "memorizer"
+    assert config["model_config"]["memorize"] == 48 and config["model_config"]["bottleneck"] == 64
+    # generator: a 48 x 64 code table + bias, then the convolutions; discriminator: 48 memories of 12288
+    assert config["parameters"]["discriminator"] == 48 * 12288
+    convs = (3 * 3 * 1 * 128 + 128) + (3 * 3 * 128 * 64 + 64) + (3 * 3 * 64 * 32 + 32) + (3 * 3 * 32 * 3 + 3)
+    assert config["parameters"]["generator"] == 48 * 64 + 64 + convs
+    assert config["data"]["crops"] == 64
+    with open(run / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["phase"], r["round"], r["epoch"]) for r in rows] == [
+        ("memorize", "0", "1"),
+        ("memorize", "0", "2"),
+        ("coach", "1", "1"),
+        ("coach", "2", "1"),
+        ("coach", "2", "2"),
+    ]
+    assert all(float(r["loss"]) > 0 and float(r["seconds"]) > 0 for r in rows)
+    assert {p.name for p in (run / "samples").iterdir()} == {"memorize.png", "coach_round_01.png", "coach_round_02.png"}
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"memory.npz", "coach.npz"}
+
+
+def test_pack_from_a_run_is_valid_and_seeded(tiny_run, tmp_path):
+    _, run, _ = tiny_run
+    outputs = {}
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        result = invoke("pack", "--run", run, "--out", tmp_path / f"{name}.zip", "--count", 300, "--seed", seed)
+        assert result.exit_code == 0, result.output
+        outputs[name] = (tmp_path / f"{name}.zip").read_bytes()
+    assert validate_zip(tmp_path / "a.zip", count=300).ok
+    assert outputs["a"] == outputs["b"]
+    assert outputs["a"] != outputs["c"]
+
+
+def test_pack_refuses_a_generator_that_gives_nan(tiny_run, tmp_path):
+    _, run, _ = tiny_run
+    broken = tmp_path / "broken"
+    (broken / "checkpoints").mkdir(parents=True)
+    (broken / "config.json").write_bytes((run / "config.json").read_bytes())
+    with np.load(run / "checkpoints" / "coach.npz") as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["a/generator/000"] = np.full_like(arrays["a/generator/000"], np.nan)
+    np.savez(broken / "checkpoints" / "coach.npz", **arrays)
+    out = tmp_path / "images.zip"
+    result = invoke("pack", "--run", broken, "--out", out, "--count", 50)
+    assert result.exit_code == 1
+    assert "NaN or inf" in result.output and "no images.zip was written" in result.output
+    assert not out.exists()
+
+
+def test_a_new_run_into_a_used_folder_is_refused(tiny_run):
+    cache, run, _ = tiny_run
+    result = invoke("train", "--data", cache, "--run", run, "--budget", "60", *TINY)
+    assert result.exit_code == 1 and "already holds a run; pass --resume" in result.output
+
+
+def test_resuming_with_other_options_names_each_difference(tiny_run):
+    cache, run, _ = tiny_run
+    result = invoke(
+        "train",
+        "--data",
+        cache,
+        "--run",
+        run,
+        "--budget",
+        "60",
+        "--resume",
+        "--batch-size",
+        "16",
+        "--bottleneck",
+        "128",
+    )
+    assert result.exit_code == 1
+    assert "batch_size: 32 in the run, 16 given" in result.output
+    assert "bottleneck: 64 in the run, 128 given" in result.output
+
+
+def test_resuming_on_other_data_is_refused(tiny_run, tmp_path):
+    _, run, _ = tiny_run
+    other = write_crop_cache(tmp_path / "other.npz", 64, seed=2)
+    result = invoke("train", "--data", other, "--run", run, "--budget", "60", "--resume")
+    assert result.exit_code == 1 and "trained on other data" in result.output
+
+
+def test_resuming_a_complete_run_does_nothing(tiny_run):
+    cache, run, _ = tiny_run
+    before = (run / "history.csv").read_text()
+    result = invoke("train", "--data", cache, "--run", run, "--budget", "60", "--resume")
+    assert result.exit_code == 0 and "already complete" in result.output
+    assert (run / "history.csv").read_text() == before
+
+
+def test_train_then_pack_fit_in_a_60s_budget(tmp_path):
+    """The budget covers training and the later generation and packing of 10,000 images."""
+    cache = write_crop_cache(tmp_path / "crops.npz", 2000, seed=3)
+    start = time.monotonic()
+    trained = dogkit("train", "--data", cache, "--run", tmp_path / "run", "--budget", "60s")
+    packed = dogkit("pack", "--run", tmp_path / "run", "--out", tmp_path / "images.zip")
+    elapsed = time.monotonic() - start
+    assert trained.returncode == 0, trained.stderr
+    assert packed.returncode == 0, packed.stderr
+    assert elapsed <= 60 * 1.05, f"train + pack took {elapsed:.1f} s; stdout: {trained.stdout}"
+    assert validate_zip(tmp_path / "images.zip").ok
+    history = (tmp_path / "run" / "history.csv").read_text()
+    assert "coach" in history  # both phases got time
+
+
+def test_a_budget_too_small_to_train_still_packs_and_says_so(tmp_path):
+    cache = write_crop_cache(tmp_path / "crops.npz", 300, seed=4)
+    trained = dogkit("train", "--data", cache, "--run", tmp_path / "run", "--budget", "2s")
+    assert trained.returncode == 0, trained.stderr
+    assert "budget too small to train" in trained.stdout and "initial, untrained model" in trained.stdout
+    packed = dogkit("pack", "--run", tmp_path / "run", "--out", tmp_path / "images.zip", "--count", 500)
+    assert packed.returncode == 0, packed.stderr
+    assert "untrained initial model" in packed.stdout
+    assert validate_zip(tmp_path / "images.zip", count=500).ok
+
+
+def _history(run: Path) -> list[dict]:
+    path = run / "history.csv"
+    if not path.exists():
+        return []
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    cache = write_crop_cache(tmp_path / "crops.npz", 400, seed=5)
+    run = tmp_path / "run"
+    options = ["--bottleneck", "64", "--batch-size", "32", "--memorize-epochs", "3", "--coach-rounds", "5"]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "toolkit",
+            "train",
+            "--data",
+            str(cache),
+            "--run",
+            str(run),
+            "--budget",
+            "600",
+            *options,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while sum(r["phase"] == "coach" for r in _history(run)) < 6:
+            assert process.poll() is None, "training ended before it could be killed"
+            assert time.monotonic() < deadline, "training made no progress"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    written = len(_history(run))
+    with np.load(run / "checkpoints" / "coach.npz") as archive:
+        state = json.loads(str(archive["state"]))
+    assert written - state["history_rows"] <= 1  # at most one finished epoch is lost
+
+    resumed = dogkit("train", "--data", cache, "--run", run, "--budget", "600", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr and "run complete" in resumed.stdout
+    rows = _history(run)
+    coach = [(int(r["round"]), int(r["epoch"])) for r in rows if r["phase"] == "coach"]
+    expected = [(r + 1, e + 1) for r, epochs in enumerate([1, 2, 4, 8, 16]) for e in range(epochs)]
+    assert coach == expected  # every epoch once: none repeated, none skipped
+    assert [r["phase"] for r in rows[:3]] == ["memorize"] * 3
+
+
+MIRRORED_SCRIPT = """
+import numpy as np
+from toolkit.backend import tf
+from toolkit.distribute import select_strategy
+from toolkit.memorizer import Coach
+from tests.conftest import varied_images
+
+strategy = select_strategy("mirrored")
+assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
+targets = np.stack(varied_images(16, seed=6)).astype(np.float32)
+coach = Coach(strategy, 16, 64, targets, lr=0.005, jit=True)
+rows = np.arange(16)
+before = coach.mean_error(rows)
+losses = [coach.train_step(rows) for _ in range(30)]
+after = coach.mean_error(rows)
+print(type(strategy).__name__, strategy.num_replicas_in_sync, losses[0], losses[-1], before, after)
+"""
+
+
+def test_mirrored_strategy_on_two_logical_cpus_trains(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DOGKIT_LOGICAL_CPUS": "2"},
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr
+    name, replicas, first, last, before, after = done.stdout.split()
+    assert name == "MirroredStrategy" and replicas == "2"
+    assert np.isfinite([float(first), float(last)]).all()
+    assert float(last) < 0.5 * float(first) and float(after) < float(before)
+
+
+def test_zip_members_are_flat_pngs(tiny_run, tmp_path):
+    _, run, _ = tiny_run
+    invoke("pack", "--run", run, "--out", tmp_path / "i.zip", "--count", 20)
+    with zipfile.ZipFile(tmp_path / "i.zip") as archive:
+        assert archive.namelist()[:2] == ["00000.png", "00001.png"]

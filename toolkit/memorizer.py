@@ -1,0 +1,374 @@
+"""The memorizer / generalizer GAN, dogkit's default model.
+
+1. Memorize: a discriminator memory D[i] in R^12288 per memorized crop; sigmoid(D[i]) is fitted
+   to crop_i / 255 with binary cross-entropy (Adam, lr 0.5 then 0.1 once the loss < 0.533).
+2. Coach: a generator G(code) with a bottleneck (a 2048-wide first layer, then convolutions up to
+   64x64x3) learns 255 * sigmoid(D[i]) from the one-hot code e_i, D frozen (MSE, Adam).
+3. Generalize: image k is G(0.7 e_i + 0.3 e_j), i cycling over the memorized crops, j random.
+
+The reference formulation feeds one-hot vectors through Dense layers, so each step multiplies
+by a (crops x 12288) matrix. Here the memory and the generator's first layer are tables
+addressed by row: a code is a few (row, weight) pairs and a step costs what it touches.
+
+The memory's optimizer is lazy but exact. With one-hot inputs, Adam still moves every row at
+every step (momentum keeps going after the gradient is gone), so a lazy "update only the rows
+in the batch" Adam would train differently. ``MemoryTable`` replays, when a row is next used,
+the momentum-only steps it missed: k steps of m <- b1 m, v <- b2 v, x -= a_t m / (sqrt(v) + eps)
+sum to x -= m * sum_j c_j / (d_j sqrt(v) + eps) with c_j = a_(t0+j) b1^j, d_j = b2^(j/2). Because
+d_j stays within a few percent of 1 where c_j has weight, that sum equals C / (dbar sqrt(v) + eps)
+with C = sum c_j and dbar = sum c_j d_j / C up to a relative error of var(d) < 1e-4. The test suite
+checks the result against Keras' own Adam on one-hot Dense layers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backend import keras, tf
+
+PIXELS = 64 * 64 * 3  # values in one memory row / one image
+ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras' Adam defaults, as in the reference
+_TAIL_HORIZON = 400  # momentum terms beyond b1^400 (< 1e-18) are dropped from the replay
+
+
+@dataclass(frozen=True)
+class MemorizerConfig:
+    memorize: int | None = 10_000  # crops memorized (a seeded random subset); None: all of them
+    bottleneck: int = 2048  # width of the generator's first layer; a multiple of 64 (8x8 grid)
+    batch_size: int = 256
+    memorize_epochs: int = 50
+    memorize_lr: float = 0.5
+    memorize_lr_late: float = 0.1  # once an epoch's loss is below memorize_lr_switch_loss
+    memorize_lr_switch_loss: float = 0.533
+    coach_rounds: int = 9  # round r trains min(2**r, coach_max_round_epochs) epochs
+    coach_max_round_epochs: int = 256
+    coach_lr: float = 0.005
+    coach_lr_late: float = 0.001  # for rounds of coach_late_round_epochs epochs or more
+    coach_late_round_epochs: int = 32
+    mix: float = 0.7  # weight of the cycling code in a generalized image
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.bottleneck <= 0 or self.bottleneck % 64:
+            raise ValueError(f"bottleneck must be a positive multiple of 64, got {self.bottleneck}")
+        if self.memorize is not None and self.memorize < 1:
+            raise ValueError(f"memorize must be at least 1 (or all), got {self.memorize}")
+        if not 0.0 <= self.mix <= 1.0:
+            raise ValueError(f"mix must be between 0 and 1, got {self.mix}")
+
+    def coach_plan(self) -> list[tuple[int, float]]:
+        """(epochs, learning rate) for each coach round."""
+        plan = []
+        for r in range(self.coach_rounds):
+            epochs = min(2**r, self.coach_max_round_epochs)
+            plan.append((epochs, self.coach_lr_late if epochs >= self.coach_late_round_epochs else self.coach_lr))
+        return plan
+
+
+def choose_memorized(n_crops: int, memorize: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of the crops to memorize: all, or a seeded random subset of ``memorize``."""
+    if memorize is None or memorize >= n_crops:
+        return np.arange(n_crops)
+    return np.sort(np.random.default_rng(seed).choice(n_crops, size=memorize, replace=False))
+
+
+# ---------------------------------------------------------------------------- memorize phase
+
+
+def momentum_tail(
+    last_step: np.ndarray, step: int, alphas: np.ndarray, beta_1: float = ADAM_BETA_1, beta_2: float = ADAM_BETA_2
+) -> tuple[np.ndarray, ...]:
+    """Coefficients that replay the momentum-only Adam steps ``last_step+1 .. step-1`` of each row.
+
+    Args:
+        last_step: (B,) step at which each row last had a gradient (0: never).
+        step: the step about to run (1-based, as Keras counts).
+        alphas: alphas[t] = lr_t * sqrt(1 - b2^t) / (1 - b1^t) for every step t < ``step``.
+
+    Returns:
+        (C, dbar, m_decay, v_decay), each (B,) float32: x -= C m / (dbar sqrt(v) + eps),
+        then m *= m_decay, v *= v_decay.
+    """
+    pending = step - last_step - 1  # momentum-only steps each row missed
+    horizon = int(min(pending.max(initial=0), _TAIL_HORIZON))
+    j = np.arange(1, horizon + 1)
+    taus = np.minimum(last_step[:, None] + j[None, :], step - 1)
+    c = np.where(j[None, :] <= pending[:, None], alphas[taus], 0.0) * beta_1**j
+    total = c.sum(axis=1)
+    safe = np.where(total > 0, total, 1.0)
+    dbar = np.where(total > 0, (c * beta_2 ** (j / 2)).sum(axis=1) / safe, 1.0)
+    as32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
+    return as32(total), as32(dbar), as32(beta_1**pending), as32(beta_2**pending)
+
+
+class MemoryTable:
+    """D (rows, 12288) logits trained with binary cross-entropy and lazy-exact Adam."""
+
+    def __init__(self, rows: int, seed: int = 0, pixels: int = PIXELS):
+        limit = math.sqrt(6.0 / (rows + pixels))  # Glorot-uniform, as for the reference Dense kernel
+        init = np.random.default_rng(seed).uniform(-limit, limit, size=(rows, pixels)).astype(np.float32)
+        self.logits = tf.Variable(init, name="memory")
+        self.m = tf.Variable(tf.zeros_like(init), name="memory_m")
+        self.v = tf.Variable(tf.zeros_like(init), name="memory_v")
+        self.last_step = np.zeros(rows, np.int64)
+        self.alphas = np.zeros(1, np.float64)  # alphas[t] for t = 0..step; alphas[0] unused
+        self.step = 0
+
+    @property
+    def rows(self) -> int:
+        return len(self.last_step)
+
+    def _record_alpha(self, lr: float) -> float:
+        t = self.step + 1
+        alpha = lr * math.sqrt(1 - ADAM_BETA_2**t) / (1 - ADAM_BETA_1**t)
+        if len(self.alphas) <= t:
+            self.alphas = np.concatenate([self.alphas, np.zeros(max(t + 1, 2 * len(self.alphas)) - len(self.alphas))])
+        self.alphas[t] = alpha
+        return alpha
+
+    @tf.function(jit_compile=True)
+    def _update(self, rows, targets, tail_c, tail_dbar, m_decay, v_decay, alpha, grad_scale):
+        x = tf.gather(self.logits, rows)
+        m = tf.gather(self.m, rows)
+        v = tf.gather(self.v, rows)
+        x = x - tail_c[:, None] * m / (tail_dbar[:, None] * tf.sqrt(v) + ADAM_EPSILON)
+        m = m * m_decay[:, None]
+        v = v * v_decay[:, None]
+        t = tf.cast(targets, tf.float32) / 255.0
+        # binary cross-entropy of sigmoid(x) against t, in the stable form from logits
+        loss = tf.reduce_mean(tf.nn.relu(x) - x * t + tf.math.log1p(tf.exp(-tf.abs(x))))
+        g = (tf.sigmoid(x) - t) * grad_scale  # d(mean BCE)/dx
+        m = m + (g - m) * (1 - ADAM_BETA_1)
+        v = v + (g * g - v) * (1 - ADAM_BETA_2)
+        x = x - alpha * m / (tf.sqrt(v) + ADAM_EPSILON)
+        self.logits.scatter_update(tf.IndexedSlices(x, rows))
+        self.m.scatter_update(tf.IndexedSlices(m, rows))
+        self.v.scatter_update(tf.IndexedSlices(v, rows))
+        return loss
+
+    def train_step(self, rows: np.ndarray, targets: np.ndarray, lr: float) -> float:
+        """One Adam step on ``rows`` (unique) towards ``targets`` (len(rows), 12288) uint8."""
+        alpha = self._record_alpha(lr)
+        t = self.step + 1
+        tail = momentum_tail(self.last_step[rows], t, self.alphas)
+        loss = self._update(
+            tf.constant(rows, tf.int32),
+            tf.constant(targets),
+            *(tf.constant(a) for a in tail),
+            tf.constant(alpha, tf.float32),
+            tf.constant(1.0 / targets.size, tf.float32),
+        )
+        self.last_step[rows] = t
+        self.step = t
+        return float(loss)
+
+    def flush(self, chunk: int = 1024) -> None:
+        """Replay every row's pending momentum steps up to the current step (phase end)."""
+        end = self.step + 1
+        for start in range(0, self.rows, chunk):
+            rows = np.arange(start, min(start + chunk, self.rows))
+            c, dbar, m_decay, v_decay = momentum_tail(self.last_step[rows], end, self.alphas)
+            x, m, v = (var[start : rows[-1] + 1].numpy() for var in (self.logits, self.m, self.v))
+            x -= c[:, None] * m / (dbar[:, None] * np.sqrt(v) + ADAM_EPSILON)
+            self.logits[start : rows[-1] + 1].assign(x)
+            self.m[start : rows[-1] + 1].assign(m * m_decay[:, None])
+            self.v[start : rows[-1] + 1].assign(v * v_decay[:, None])
+        self.last_step[:] = self.step
+
+    def images(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """255 * sigmoid(D[rows]) as (n, 64, 64, 3) float32: what the memory holds."""
+        logits = self.logits.numpy() if rows is None else tf.gather(self.logits, rows).numpy()
+        return (255.0 / (1.0 + np.exp(-logits))).reshape(-1, 64, 64, 3).astype(np.float32)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {
+            "memory": self.logits.numpy(),
+            "memory_m": self.m.numpy(),
+            "memory_v": self.v.numpy(),
+            "memory_last_step": self.last_step,
+            "memory_alphas": self.alphas[: self.step + 1],
+        }
+
+    def load(self, arrays: dict[str, np.ndarray]) -> None:
+        self.logits.assign(arrays["memory"])
+        self.m.assign(arrays["memory_m"])
+        self.v.assign(arrays["memory_v"])
+        self.last_step = arrays["memory_last_step"].astype(np.int64)
+        self.alphas = arrays["memory_alphas"].astype(np.float64)
+        self.step = len(self.alphas) - 1
+
+
+# ---------------------------------------------------------------------------- the generator
+
+
+@keras.saving.register_keras_serializable(package="dogkit")
+class CodeTable(keras.layers.Layer):
+    """A Dense layer on one-hot codes, stored as a table: h = sum_k w_k W[code_k] + b.
+
+    Inputs: ``codes`` (B, K) int32 rows and ``weights`` (B, K) float32; K = 1 while training
+    (one-hot codes), 2 for the mixtures of the generalize step.
+    """
+
+    def __init__(self, n_codes: int, width: int, **kwargs):
+        super().__init__(**kwargs)
+        self.n_codes, self.width = n_codes, width
+
+    def build(self, input_shape):
+        # initialised like the reference's Dense(width) kernel on n_codes inputs (Glorot uniform)
+        self.table = self.add_weight(shape=(self.n_codes, self.width), initializer="glorot_uniform", name="table")
+        self.bias = self.add_weight(shape=(self.width,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        codes, weights = inputs
+        rows = keras.ops.take(self.table, codes, axis=0)  # (B, K, width)
+        return keras.ops.sum(rows * keras.ops.expand_dims(weights, -1), axis=1) + self.bias
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0], self.width)
+
+    def get_config(self):
+        return {**super().get_config(), "n_codes": self.n_codes, "width": self.width}
+
+
+def build_generator(n_codes: int, bottleneck: int = 2048) -> keras.Model:
+    """G(code): CodeTable(bottleneck) ELU -> 8x8 -> Conv 128 -> x2 -> Conv 64 -> x2 -> Conv 32 -> x2 -> Conv 3.
+
+    Output (B, 64, 64, 3) float32 in pixel units (0..255 once trained); linear last layer.
+    """
+    codes = keras.Input((None,), dtype="int32", name="codes")
+    weights = keras.Input((None,), dtype="float32", name="weights")
+    h = CodeTable(n_codes, bottleneck, name="code_table")([codes, weights])
+    h = keras.layers.Activation("elu")(h)
+    h = keras.layers.Reshape((8, 8, bottleneck // 64))(h)
+    for filters in (128, 64, 32):
+        h = keras.layers.Conv2D(filters, 3, padding="same", activation="elu")(h)
+        h = keras.layers.UpSampling2D(2)(h)
+    images = keras.layers.Conv2D(3, 3, padding="same", name="rgb")(h)
+    return keras.Model([codes, weights], images, name="generator")
+
+
+# ---------------------------------------------------------------------------- coach phase
+
+
+class Coach:
+    """Trains the generator towards the frozen memory's images under a ``tf.distribute`` strategy.
+
+    The targets 255 * sigmoid(D) do not change while D is frozen, so they are computed once and
+    kept on each device; a step gathers its batch's targets by row.
+    """
+
+    def __init__(self, strategy, n_codes: int, bottleneck: int, targets: np.ndarray, lr: float, jit: bool):
+        self.strategy = strategy
+        with strategy.scope():
+            self.generator = build_generator(n_codes, bottleneck)
+            self.optimizer = keras.optimizers.Adam(learning_rate=lr)
+            self.optimizer.build(self.generator.trainable_variables)
+            self.targets = tf.Variable(targets, trainable=False, name="coach_targets")
+        replica_step = tf.function(self._replica_step, jit_compile=jit and strategy.num_replicas_in_sync == 1)
+
+        @tf.function
+        def distributed_step(rows, batch_size):
+            losses = strategy.run(replica_step, args=(rows, batch_size))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+        self._step = distributed_step
+
+    def _replica_step(self, rows, batch_size):
+        targets = tf.gather(self.targets, rows)
+        with tf.GradientTape() as tape:
+            images = self.generator([rows[:, None], tf.ones_like(rows[:, None], tf.float32)], training=True)
+            per_image = tf.reduce_mean(tf.square(images - targets), axis=[1, 2, 3])
+            loss = tf.reduce_sum(per_image) / batch_size  # mean over the global batch
+        variables = self.generator.trainable_variables
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    def set_learning_rate(self, lr: float) -> None:
+        self.optimizer.learning_rate.assign(lr)
+
+    def train_step(self, rows: np.ndarray) -> float:
+        """One step on the global batch ``rows``; returns its mean squared error."""
+        replicas = self.strategy.num_replicas_in_sync
+        if replicas == 1:
+            distributed = tf.constant(rows, tf.int32)
+        else:
+            parts = np.array_split(rows.astype(np.int32), replicas)
+            distributed = self.strategy.experimental_distribute_values_from_function(
+                lambda context: tf.constant(parts[context.replica_id_in_sync_group])
+            )
+        return float(self._step(distributed, tf.constant(float(len(rows)))))
+
+    def mean_error(self, rows: np.ndarray, batch: int = 256) -> float:
+        """Mean absolute pixel error of G(e_i) against the targets over ``rows``."""
+        total = 0.0
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            images = generate(self.generator, chunk[:, None], np.ones((len(chunk), 1), np.float32), batch)
+            total += float(np.abs(images - self.targets.numpy()[chunk]).sum())
+        return total / (len(rows) * PIXELS)
+
+    def state(self) -> dict[str, np.ndarray]:
+        arrays = {f"generator/{k:03d}": v.numpy() for k, v in enumerate(self.generator.weights)}
+        arrays.update({f"optimizer/{k:03d}": v.numpy() for k, v in enumerate(self.optimizer.variables)})
+        return arrays
+
+    def load(self, arrays: dict[str, np.ndarray]) -> None:
+        load_generator_weights(self.generator, arrays)
+        for k, variable in enumerate(self.optimizer.variables):
+            variable.assign(arrays[f"optimizer/{k:03d}"])
+
+
+def load_generator_weights(generator: keras.Model, arrays: dict[str, np.ndarray]) -> None:
+    for k, variable in enumerate(generator.weights):
+        value = arrays[f"generator/{k:03d}"]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"checkpoint weight {k} has shape {value.shape}, the model expects {variable.shape}")
+        variable.assign(value)
+
+
+# ---------------------------------------------------------------------------- generalize
+
+
+def generalize_codes(count: int, n_codes: int, mix: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the generalize step: image k is mix * e_i + (1 - mix) * e_j, i = k mod n, j != i random."""
+    cycling = np.arange(count) % n_codes
+    rng = np.random.default_rng(seed)
+    if n_codes > 1:
+        partner = rng.integers(n_codes - 1, size=count)
+        partner += partner >= cycling  # any row but the cycling one
+    else:
+        partner = cycling.copy()
+    codes = np.stack([cycling, partner], axis=1).astype(np.int32)
+    weights = np.tile(np.array([mix, 1.0 - mix], np.float32), (count, 1))
+    return codes, weights
+
+
+def generate(generator: keras.Model, codes: np.ndarray, weights: np.ndarray, batch: int = 256) -> np.ndarray:
+    """G(codes) as (n, 64, 64, 3) float32, in batches of ``batch``."""
+    predict = _predictor(generator)
+    out = [predict(codes[s : s + batch], weights[s : s + batch]) for s in range(0, len(codes), batch)]
+    return np.concatenate(out) if out else np.zeros((0, 64, 64, 3), np.float32)
+
+
+def _predictor(generator: keras.Model):
+    cached = getattr(generator, "_dogkit_predict", None)
+    if cached is None:
+
+        @tf.function(reduce_retracing=True)
+        def forward(codes, weights):
+            return generator([codes, weights], training=False)
+
+        def cached(codes, weights):
+            return forward(tf.constant(codes, tf.int32), tf.constant(weights, tf.float32)).numpy()
+
+        generator._dogkit_predict = cached
+    return cached
+
+
+def parameter_counts(n_codes: int, bottleneck: int) -> dict[str, int]:
+    """Parameters of each network: the generator and the discriminator's memory."""
+    generator = build_generator(n_codes, bottleneck)
+    return {"generator": int(generator.count_params()), "discriminator": n_codes * PIXELS}
