@@ -221,6 +221,13 @@ def _given(ctx: click.Context, names: dict[str, str]) -> dict:
     help="Coach rounds of 1, 2, 4, ... 256 epochs.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "float32", "bfloat16"]),
+    default="auto",
+    show_default=True,
+    help="Generator convolutions: auto uses bfloat16 on CPUs with AMX (about 2x faster), else float32.",
+)
 @click.option("--no-xla", is_flag=True, help="Do not XLA-compile the training steps.")
 @click.pass_context
 def train(
@@ -237,6 +244,7 @@ def train(
     memorize_epochs,
     coach_rounds,
     seed,
+    precision,
     no_xla,
 ) -> None:
     """Train a model within a time budget, resumably.
@@ -259,6 +267,7 @@ def train(
             "memorize_epochs": "memorize_epochs",
             "coach_rounds": "coach_rounds",
             "seed": "seed",
+            "precision": "precision",
         },
     )
     config = TrainConfig(

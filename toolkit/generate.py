@@ -35,7 +35,9 @@ class MemorizerSampler:
         checkpoint = run.load_checkpoint("coach")
         self.trained = not checkpoint.state.get("untrained", False)
         self.n_codes = checkpoint.arrays["generator/000"].shape[0]  # the code table: one row per memorized crop
-        self.generator = build_generator(self.n_codes, model_config["bottleneck"])
+        self.generator = build_generator(
+            self.n_codes, model_config["bottleneck"], model_config.get("precision", "auto")
+        )
         load_generator_weights(self.generator, checkpoint.arrays)
         self.default_mix = model_config["mix"]
         self.default_seed = model_config["seed"]

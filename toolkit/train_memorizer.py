@@ -53,9 +53,8 @@ class MemorizerTrainer:
         self.run = run
         self.selected = choose_memorized(len(images), config.memorize, config.seed)
         self.n = len(self.selected)
-        self.crops = images[self.selected].reshape(self.n, PIXELS)  # (n, 12288) uint8
         self.rng = np.random.default_rng(config.seed)
-        self.table = MemoryTable(self.n, seed=config.seed)
+        self.table = MemoryTable(images[self.selected].reshape(self.n, PIXELS), seed=config.seed)
         self.coach = Coach(
             strategy,
             self.n,
@@ -63,6 +62,7 @@ class MemorizerTrainer:
             np.zeros((self.n, 64, 64, 3), np.float32),
             config.coach_lr,
             jit=jit,
+            precision=config.precision,
         )
         grid_rows = np.random.default_rng(config.seed + 1).permutation(self.n)[:GRID_CODES]
         pure = np.stack([grid_rows, grid_rows], axis=1)
@@ -147,7 +147,7 @@ class MemorizerTrainer:
                         stopped = True
                         break
                     tick = time.perf_counter()
-                    loss = self.table.train_step(rows, self.crops[rows], lr)
+                    loss = self.table.train_step(rows, lr)
                     clock.record(time.perf_counter() - tick)
                     total, seen = total + loss * len(rows), seen + len(rows)
                     bar.update(1)
