@@ -63,11 +63,12 @@ def test_center_square():
     assert center_square(300, 400) == (0, 50, 300, 350)
 
 
-def test_draft_scale_keeps_crops_at_least_twice_the_output():
+def test_draft_scale_keeps_crops_at_least_the_output_size():
     assert draft_scale(100) == 1
-    assert draft_scale(256) == 2
-    assert draft_scale(300) == 2
-    assert draft_scale(600) == 4
+    assert draft_scale(128) == 2
+    assert draft_scale(255) == 2
+    assert draft_scale(256) == 4
+    assert draft_scale(600) == 8
     assert draft_scale(5000) == 8
 
 
@@ -136,7 +137,8 @@ def test_crops_match_a_full_decode_reference(tmp_path):
         photo = by_source[source]
         box = next(b for b in photo.boxes if (b.xmin, b.ymin) == tuple(square[:2]))
         diffs.append(np.abs(crops_by_hand(photo, box).astype(int) - cache["images"][k]).mean())
-    assert max(diffs) < 1.0, diffs  # mean absolute difference in 0..255 levels
+    # mean absolute difference per crop, in levels of 0..255: decoding at a reduced scale is close
+    assert np.mean(diffs) < 0.6 and max(diffs) < 3.0, diffs
 
 
 def test_center_crop_mode(tmp_path, photos):
