@@ -362,5 +362,251 @@ def check(zip_path: str, count: int) -> None:
         sys.exit(1)
 
 
+def _model_options(values: list[str]) -> dict:
+    """``--option name=value`` pairs as a dict, values parsed as JSON when they can be."""
+    import json
+
+    options = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--option")
+        try:
+            options[name.replace("-", "_")] = json.loads(value)
+        except ValueError:
+            options[name.replace("-", "_")] = value
+    return options
+
+
+@cli.command("run")
+@click.option(
+    "--src",
+    type=click.Path(exists=True, file_okay=False),
+    default="data",
+    show_default=True,
+    envvar="DOGKIT_DATA",
+    help="Competition data folder, in any of its layouts [env DOGKIT_DATA].",
+)
+@click.option(
+    "--work",
+    type=click.Path(file_okay=False),
+    default="work",
+    show_default=True,
+    help="Folder for the crop cache and the run.",
+)
+@click.option("--budget", default="8h30m", show_default=True, callback=_budget, help="Time for the whole job.")
+@click.option("--out", type=click.Path(dir_okay=False), default="images.zip", show_default=True)
+@click.option(
+    "--inception",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Inception weights for scoring (classify_image_graph_def.pb or Keras InceptionV3 notop).",
+)
+@click.option("--no-score", is_flag=True, help="Do not score the zip.")
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A model option, e.g. --option bottleneck=1024 (repeatable).",
+)
+@click.pass_context
+def run_command(ctx, src, work, budget, out, inception, no_score, options) -> None:
+    """Prepare, train, pack and score as one job within the budget."""
+    from pathlib import Path
+
+    from .pipeline import PipelineConfig, run_pipeline
+
+    result = run_pipeline(
+        PipelineConfig(
+            src=Path(src),
+            work=Path(work),
+            out=Path(out),
+            budget_s=budget,
+            started=ctx.obj["started"],
+            model_options=_model_options(options),
+            score=not no_score,
+            inception=Path(inception) if inception else None,
+        ),
+        say=click.echo,
+    )
+    _echo_score(result.score)
+
+
+def _echo_score(score: dict | None) -> None:
+    if score is None:
+        return
+    click.echo(
+        f"FID {score['fid']:.4f}, memorization distance {score['distance']:.6f} "
+        f"(thresholded {score['distance_thresholded']:.6f}), MiFID {score['mifid']:.4f}"
+    )
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False), default="demo", show_default=True)
+@click.option("--budget", default="100s", show_default=True, callback=_budget, help="Time for the whole demo.")
+def demo(out, budget) -> None:
+    """Run the whole job on a small built-in dataset (about 2 minutes).
+
+    Builds Kaggle-shaped synthetic dog photos with VOC annotations, then prepares, trains and
+    packs a full 10,000-image images.zip.
+    """
+    from pathlib import Path
+
+    from .demo import DemoConfig, run_demo
+
+    result = run_demo(DemoConfig(out=Path(out), budget_s=budget), say=click.echo)
+    click.echo(f"demo finished in {result.seconds:.0f} s:")
+    click.echo(f"  submission   {result.images_zip}  (check it: dogkit check {result.images_zip})")
+    click.echo(f"  sample grid  {result.sample_grid}")
+    click.echo(f"  data report  {result.data_report}  (crops: {result.contact_sheet})")
+
+
+def _default_kernel_id() -> str:
+    import json
+    import os
+
+    from .kaggle_client import _config_dir
+
+    user = os.environ.get("KAGGLE_USERNAME")
+    if not user:
+        try:
+            user = json.loads((_config_dir() / "kaggle.json").read_text()).get("username")
+        except (OSError, ValueError):
+            user = None
+    if not user:
+        raise click.UsageError("pass --kernel-id OWNER/SLUG (no Kaggle username found in the credentials)")
+    return f"{user}/dogkit-memorizer"
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False), default="build/kernel", show_default=True)
+@click.option("--kernel-id", default=None, help="OWNER/SLUG on Kaggle [default: YOUR_USERNAME/dogkit-memorizer].")
+@click.option("--budget", default="8h30m", show_default=True, help="Time for the whole kernel run (Kaggle allows 9h).")
+@click.option("--gpu/--no-gpu", default=True, show_default=True, help="Ask Kaggle for a GPU.")
+@click.option("--model", type=click.Choice(["memorizer"]), default="memorizer", show_default=True)
+@click.option("--option", "options", multiple=True, metavar="NAME=VALUE", help="A model option (repeatable).")
+@click.option(
+    "--metric-dataset",
+    default=None,
+    metavar="OWNER/SLUG",
+    help="Attach a dataset holding classify_image_graph_def.pb, so that the kernel scores itself.",
+)
+def bundle(out, kernel_id, budget, gpu, model, options, metric_dataset) -> None:
+    """Write the single-file Kaggle kernel and its metadata."""
+    from pathlib import Path
+
+    from kernel.bundle import BundleConfig, write_bundle
+
+    from .budget import parse_budget
+
+    try:
+        parse_budget(budget)
+        result = write_bundle(
+            BundleConfig(
+                out=Path(out),
+                kernel_id=kernel_id or _default_kernel_id(),
+                budget=budget,
+                gpu=gpu,
+                model=model,
+                model_options=_model_options(options),
+                metric_dataset=metric_dataset,
+            )
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(
+        f"wrote {result.script} ({result.size / 1024:.0f} KiB, {len(result.modules)} modules) and {result.metadata}"
+    )
+    click.echo(f"next: dogkit push --dir {out} --wait")
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(exists=True, file_okay=False),
+    default="build/kernel",
+    show_default=True,
+    help="Kernel folder written by `dogkit bundle`.",
+)
+@click.option("--wait", is_flag=True, help="Wait until the run ends; fail if it ends in error.")
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.01),
+    default=30.0,
+    show_default=True,
+    help="Seconds between status checks with --wait.",
+)
+def push(folder, wait, poll) -> None:
+    """Push the kernel to Kaggle as a new version (and run it)."""
+    from . import kaggle_ops
+
+    result = kaggle_ops.push(folder)
+    click.echo(f"pushed {result.kernel} version {result.version}: {result.url}")
+    if wait:
+        final = kaggle_ops.wait(
+            result.kernel, poll_seconds=poll, on_change=lambda s: click.echo(f"{s.kernel}: {s.state.lower()}")
+        )
+        click.echo(f"{final.kernel} version {result.version} complete; next: dogkit output {result.kernel}")
+
+
+@cli.command()
+@click.argument("kernel", metavar="OWNER/SLUG[/VERSION]")
+def status(kernel) -> None:
+    """Show a kernel run's status."""
+    from . import kaggle_ops
+
+    current = kaggle_ops.status(kernel)
+    click.echo(f"{current.kernel}: {current.state.lower()}" + (f" ({current.failure})" if current.failure else ""))
+    if current.state == "ERROR":
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("kernel", metavar="OWNER/SLUG[/VERSION]")
+@click.option(
+    "--dest", type=click.Path(file_okay=False), default=None, help="Folder for the files [default: SLUG-output]."
+)
+def output(kernel, dest) -> None:
+    """Download a kernel run's output files and log."""
+    from . import kaggle_ops
+
+    dest = dest or f"{kernel.split('/')[1]}-output"
+    files = kaggle_ops.output(kernel, dest)
+    for path in files:
+        click.echo(str(path))
+    click.echo(f"{len(files)} files from {kernel} in {dest}")
+
+
+@cli.command()
+@click.option("--kernel", required=True, metavar="OWNER/SLUG", help="The kernel whose images.zip to submit.")
+@click.option("--version", type=click.IntRange(min=1), default=None, help="Kernel version [default: the latest].")
+@click.option("-m", "--message", required=True, help="Submission description.")
+@click.option("--competition", default="generative-dog-images", show_default=True)
+def submit(kernel, version, message, competition) -> None:
+    """Submit a kernel's images.zip, after validating it.
+
+    Downloads the version's images.zip and refuses to submit it if it breaks the rules. Prints
+    a local score beside the submission when one was computed for that very zip.
+    """
+    from pathlib import Path
+
+    from . import kaggle_ops
+
+    result = kaggle_ops.submit(
+        kernel,
+        message,
+        version=version,
+        competition=competition,
+        score_files=sorted(Path.cwd().glob("**/score.json"))[:50],
+    )
+    which = f"{kernel} version {version}" if version else kernel
+    click.echo(f"submitted {which} to {competition}" + (f": {result.message}" if result.message else ""))
+    if result.local_score:
+        click.echo("local score of this images.zip: ", nl=False)
+        _echo_score(result.local_score)
+
+
 def main() -> None:
     cli(prog_name="dogkit")

@@ -1,0 +1,184 @@
+"""``dogkit run``: prepare, train, pack and score as one job within one time budget.
+
+The same function runs locally, in ``dogkit demo`` and inside the Kaggle kernel. Scoring needs
+Inception weights; without them it is skipped, and the job says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .budget import Deadline, format_seconds
+from .errors import DogkitError
+
+log = logging.getLogger("dogkit")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    src: Path  # competition data (any layout), e.g. data/ or /kaggle/input
+    work: Path  # crop cache and run folder go here
+    out: Path  # the images.zip to write
+    budget_s: float  # the whole job: prepare, train, pack and score
+    started: float | None = None  # monotonic time the budget counts from (None: now)
+    model: str = "memorizer"
+    model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"bottleneck": 64}
+    crop: str = "bbox"
+    workers: int = 0
+    strategy: str = "auto"
+    score: bool = True  # score the zip when Inception weights can be found
+    inception: Path | None = None  # weights file; None: look under inception_roots, then the Keras cache
+    inception_roots: tuple[Path, ...] = (Path("/kaggle/input"),)
+    cache_dir: Path | None = None  # reference features cache (None: the default)
+
+
+@dataclass
+class PipelineResult:
+    out: Path
+    crops: Path
+    run: Path
+    report: Path  # prepare's report.json
+    samples: Path  # the run's sample grids
+    score: dict[str, Any] | None = None  # the score's JSON object, when scored
+    score_skipped: str | None = None  # why scoring was skipped
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage
+    notes: list[str] = field(default_factory=list)
+
+
+def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info) -> PipelineResult:
+    """Run the whole job; ``say`` receives one line per stage (progress and timings)."""
+    from .prepare import PrepareConfig, prepare
+
+    started = config.started if config.started is not None else time.monotonic()
+    deadline = Deadline(config.budget_s, started)
+    work = Path(config.work)
+    work.mkdir(parents=True, exist_ok=True)
+    crops = work / "dogs64.npz"
+    result = PipelineResult(
+        out=Path(config.out),
+        crops=crops,
+        run=work / "run",
+        report=work / "report.json",
+        samples=work / "run" / "samples",
+    )
+    say(f"budget {format_seconds(config.budget_s)}; data from {config.src}; work in {work}")
+
+    tick = time.monotonic()
+    prepared = prepare(PrepareConfig(src=Path(config.src), out=crops, crop=config.crop, workers=config.workers))
+    result.seconds["prepare"] = time.monotonic() - tick
+    say(
+        f"prepare: {prepared.report.crops} crops from {prepared.report.photos} photos "
+        f"in {format_seconds(result.seconds['prepare'])}"
+    )
+
+    scorer = _scorer(config, say, result) if config.score else None
+    if not config.score:
+        result.score_skipped = "scoring was turned off"
+    score_reserve = scorer.estimate_seconds() if scorer else 0.0
+
+    from .training import TrainConfig, train
+
+    tick = time.monotonic()
+    trained = train(
+        TrainConfig(
+            data=crops,
+            run=result.run,
+            budget_s=config.budget_s - score_reserve,
+            resume=True,
+            strategy=config.strategy,
+            model=config.model,
+            started=started,
+        ),
+        config.model_options,
+    )
+    result.seconds["train"] = time.monotonic() - tick
+    result.notes += trained.notes
+    state = "complete" if trained.complete else "stopped by the budget"
+    say(f"train: {trained.epochs} epochs in {format_seconds(result.seconds['train'])}, {state}")
+    for note in trained.notes:
+        say(f"note: {note}")
+
+    from .generate import pack_run
+    from .progress import progress_bar
+
+    tick = time.monotonic()
+    with progress_bar(10_000, "generate", unit="img") as bar:
+        packed = pack_run(result.run, result.out, progress=bar.update)
+    result.seconds["pack"] = time.monotonic() - tick
+    say(f"pack: {packed.count} images into {packed.path} in {format_seconds(result.seconds['pack'])}")
+
+    if scorer is not None:
+        left = deadline.left()
+        if left < scorer.estimate_seconds():
+            result.score_skipped = (
+                f"scoring needs about {format_seconds(scorer.estimate_seconds())} and only "
+                f"{format_seconds(max(left, 0))} of the budget is left"
+            )
+        else:
+            tick = time.monotonic()
+            result.score = scorer.score(result.out)
+            result.seconds["score"] = time.monotonic() - tick
+            say(f"score: {scorer.describe(result.score)} in {format_seconds(result.seconds['score'])}")
+    if result.score_skipped:
+        say(f"score: skipped: {result.score_skipped}")
+    say(f"done in {format_seconds(deadline.elapsed())} of {format_seconds(config.budget_s)}")
+    return result
+
+
+class _Scorer:
+    """Scores images.zip against the competition photos; knows roughly how long that takes."""
+
+    def __init__(self, config: PipelineConfig, extractor):
+        from .score import ScoreConfig
+
+        self.config = config
+        self.extractor = extractor
+        self.score_config = ScoreConfig
+        self._estimate: float | None = None
+
+    def estimate_seconds(self) -> float:
+        if self._estimate is None:
+            from .score import estimate_score_seconds
+
+            self._estimate = estimate_score_seconds(
+                self.extractor, reference=self.config.src, cache_dir=self.config.cache_dir
+            )
+        return self._estimate
+
+    def score(self, zip_path: Path) -> dict[str, Any]:
+        from .score import ScoreConfig, score_zip, write_score_json
+
+        report = score_zip(
+            ScoreConfig(
+                zip_path=zip_path,
+                reference=self.config.src,
+                inception=self.config.inception,
+                cache_dir=self.config.cache_dir,
+            ),
+            extractor=self.extractor,
+        )
+        write_score_json(report)
+        return report.to_json()
+
+    @staticmethod
+    def describe(score: dict[str, Any]) -> str:
+        return (
+            f"MiFID {score['mifid']:.3f} (FID {score['fid']:.3f}, memorization distance {score['distance']:.4f}; "
+            f"{score['extractor']})"
+        )
+
+
+def _scorer(config: PipelineConfig, say, result: PipelineResult) -> _Scorer | None:
+    from .features import find_extractor
+
+    try:
+        extractor = find_extractor(config.inception, search_roots=config.inception_roots)
+    except DogkitError as exc:
+        result.score_skipped = f"no Inception weights ({exc})"
+        return None
+    return _Scorer(config, extractor)
