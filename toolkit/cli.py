@@ -362,6 +362,59 @@ def check(zip_path: str, count: int) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@click.argument("zip_path", metavar="ZIP", type=click.Path(dir_okay=False))
+@click.option(
+    "--reference",
+    type=click.Path(exists=True),
+    default=None,
+    help="Competition data folder, folder or zip of images, or an .npz of reference features "
+    "[default: $DOGKIT_DATA or data/].",
+)
+@click.option(
+    "--inception",
+    type=click.Path(exists=True),
+    default=None,
+    help="classify_image_graph_def.pb (the competition's graph) or Keras InceptionV3 notop weights "
+    "[default: found under /kaggle/input or in the Keras cache].",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Reference features cache [default: ~/.cache/dogkit].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("--count", type=click.IntRange(min=1), default=10_000, show_default=True, help="Images the zip holds.")
+def score(zip_path, reference, inception, cache_dir, as_json, count) -> None:
+    """Compute the competition's metric, MiFID, for a zip.
+
+    Validates the zip first, extracts Inception features (reference features are cached), prints
+    FID, memorization distance, thresholded distance and MiFID, and writes score.json beside it.
+    """
+    from pathlib import Path
+
+    from .score import ScoreConfig, score_zip, write_score_json
+
+    config = ScoreConfig(
+        zip_path=Path(zip_path),
+        reference=Path(reference) if reference else None,
+        inception=Path(inception) if inception else None,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+        count=count,
+    )
+    report = score_zip(config, progress=lambda total, desc: progress_bar(total, desc))
+    write_score_json(report)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if as_json:
+        click.echo(report.to_json())
+    else:
+        for line in report.lines():
+            click.echo(line)
+
+
 def _model_options(values: list[str]) -> dict:
     """``--option name=value`` pairs as a dict, values parsed as JSON when they can be."""
     import json

@@ -6,7 +6,6 @@ a one-line ``DogkitError``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -142,25 +141,11 @@ def output(kernel: str, dest: str | os.PathLike) -> list[Path]:
     return [Path(f) for f in files]
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def local_score_for(zip_path: Path, search: list[Path]) -> dict | None:
-    """The score.json among ``search`` that was computed for exactly this zip (same sha256)."""
-    digest = sha256_of(zip_path)
-    for candidate in search:
-        try:
-            score = json.loads(candidate.read_text())
-        except (OSError, ValueError):
-            continue
-        if score.get("zip_sha256") == digest:
-            return score
-    return None
+    """The score.json among ``search`` that was computed for exactly this zip (same SHA-256)."""
+    from .score import saved_score
+
+    return next((score for score in (saved_score(zip_path, path) for path in search) if score), None)
 
 
 def submit(
