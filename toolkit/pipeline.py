@@ -33,7 +33,7 @@ class PipelineConfig:
     strategy: str = "auto"
     score: bool = True  # score the zip when Inception weights can be found
     inception: Path | None = None  # weights file; None: look under inception_roots, then the Keras cache
-    inception_roots: tuple[Path, ...] = (Path("/kaggle/input"),)
+    inception_roots: tuple[Path, ...] | None = None  # None: $DOGKIT_KAGGLE_INPUT or /kaggle/input
     cache_dir: Path | None = None  # reference features cache (None: the default)
 
 

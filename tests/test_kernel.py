@@ -1,0 +1,117 @@
+"""The bundled kernel script, run as Kaggle runs it: offline, from an empty folder, without the repo."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kernel.bundle import BundleConfig, write_bundle
+from submission import validate_zip
+from toolkit.synthetic import LAYOUTS, make_photos, write_dataset
+
+BUDGET_S = 30
+TINY = {"bottleneck": 64, "batch_size": 32, "memorize_epochs": 3, "coach_rounds": 4}
+
+# Runs the script as __main__ with every network connection refused.
+OFFLINE = """
+import runpy, socket, sys
+
+def refuse(*args, **kwargs):
+    raise OSError("network use is forbidden in this test")
+
+socket.socket.connect = refuse
+socket.getaddrinfo = refuse
+sys.argv = [sys.argv[1]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.fixture(scope="module")
+def script(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bundle")
+    result = write_bundle(BundleConfig(out=folder, kernel_id="someone/dogkit-test", budget="8h30m", model_options=TINY))
+    return result.script
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return make_photos(40, seed=21)
+
+
+def run_kernel(script, input_root, working, tmp_path, budget=BUDGET_S):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTHON", "DOGKIT_", "KAGGLE_")) and key != "VIRTUAL_ENV"
+    }
+    env.update(
+        DOGKIT_KAGGLE_INPUT=str(input_root),
+        DOGKIT_KAGGLE_WORKING=str(working),
+        DOGKIT_BUDGET=f"{budget}s",
+        KERAS_HOME=str(tmp_path / "no-keras-cache"),
+        HOME=str(tmp_path / "home"),
+    )
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", OFFLINE, str(script)],
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=budget * 4,
+    )
+    return done, time.monotonic() - start
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_kernel_writes_a_valid_zip_within_its_budget_in_every_layout(script, photos, tmp_path, layout):
+    input_root = tmp_path / "input"
+    write_dataset(input_root / "generative-dog-images", photos, layout)
+    working = tmp_path / "working"
+    done, seconds = run_kernel(script, input_root, working, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert seconds <= BUDGET_S * 1.05, f"took {seconds:.1f} s\n{done.stdout}"
+    assert validate_zip(working / "images.zip").ok
+    # dogkit's code came from the script, not from the repository or an installed copy
+    assert "code from /" in done.stdout and "dogkit-code-" in done.stdout
+    for stage in ("prepare:", "train:", "pack:", "score: skipped", "done in"):
+        assert stage in done.stdout, done.stdout
+    large = [p.name for p in working.iterdir() if p.name != "images.zip" and p.stat().st_size > 1_000_000]
+    assert large == [] and {p.name for p in working.iterdir()} <= {"images.zip", "samples.png", "score.json"}
+    assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_the_kernel_reports_missing_data_and_fails(script, tmp_path):
+    (tmp_path / "input").mkdir()
+    done, _ = run_kernel(script, tmp_path / "input", tmp_path / "working", tmp_path, budget=20)
+    assert done.returncode == 1
+    assert "no competition photos found" in done.stdout
+    assert not (tmp_path / "working" / "images.zip").exists()
+
+
+def test_the_script_needs_nothing_from_the_repository(script):
+    text = Path(script).read_text()
+    assert "import toolkit" not in text.split('CODE = """')[0].replace("from kernel.main", "")
+    assert str(Path(__file__).resolve().parents[1]) not in text
+
+
+def test_the_kernel_scores_itself_when_the_metric_dataset_is_attached(script, photos, tmp_path):
+    from tests.test_score import write_standin_graph
+
+    input_root = tmp_path / "input"
+    write_dataset(input_root / "generative-dog-images", photos, "nested")
+    (input_root / "gan-metric").mkdir()
+    write_standin_graph(input_root / "gan-metric" / "classify_image_graph_def.pb")
+    working = tmp_path / "working"
+    done, seconds = run_kernel(script, input_root, working, tmp_path, budget=45)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert seconds <= 45 * 1.05
+    assert "score: MiFID" in done.stdout, done.stdout
+    score = json.loads((working / "score.json").read_text())
+    assert score["n_generated"] == 10_000 and score["n_reference"] == len(photos)
