@@ -267,3 +267,36 @@ def test_prepare_command_prints_a_summary(tmp_path, photos):
     assert f"{n_boxes} crops from {len(photos)} photos" in result.output
     assert out.exists() and (out.parent / "report.json").exists() and (out.parent / "contact_sheet.png").exists()
     assert src.exists()
+
+
+def test_center_crop_takes_any_folder_of_images(tmp_path):
+    """E.g. cat faces already at 64x64, in subfolders, mixed with other sizes and formats."""
+    from tests.conftest import varied_images
+
+    folder = tmp_path / "cats"
+    (folder / "a").mkdir(parents=True)
+    faces = varied_images(5, seed=4)
+    for k, face in enumerate(faces):
+        Image.fromarray(face).save(folder / "a" / f"cat_{k}.png")
+    Image.fromarray(varied_images(1, seed=5, size=120)[0]).save(folder / "big.jpg", quality=95)
+    (folder / "notes.txt").write_text("not an image")
+    result = CliRunner().invoke(
+        cli, ["prepare", "--src", str(folder), "--out", str(tmp_path / "cats64.npz"), "--crop", "center", "--workers", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    cache = load_crops(tmp_path / "cats64.npz")
+    assert len(cache["images"]) == 6
+    for k, face in enumerate(faces):  # 64x64 inputs come through unchanged
+        np.testing.assert_array_equal(cache["images"][k], face)
+    assert list(cache["sources"]) == [f"cat_{k}.png" for k in range(5)] + ["big.jpg"]
+
+
+def test_a_folder_without_competition_data_needs_center_crops(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(folder / "x.png")
+    with pytest.raises(DogkitError, match="no competition photos found"):
+        prepare(PrepareConfig(src=folder, out=tmp_path / "c.npz"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DogkitError, match="neither the competition's data nor any image file"):
+        prepare(PrepareConfig(src=tmp_path / "empty", out=tmp_path / "c.npz", crop="center"))

@@ -93,7 +93,8 @@ def _counts(counts: dict[str, int]) -> str:
     default="data",
     show_default=True,
     envvar="DOGKIT_DATA",
-    help="Competition data folder, in any of its layouts (zipped or extracted) [env DOGKIT_DATA].",
+    help="Competition data folder in any of its layouts (zipped or extracted); with --crop center, any "
+    "folder of images [env DOGKIT_DATA].",
 )
 @click.option("--out", type=click.Path(dir_okay=False), default="data/dogs64.npz", show_default=True)
 @click.option(
@@ -112,12 +113,11 @@ def prepare(src: str, out: str, crop: str, workers: int) -> None:
     """
     from pathlib import Path
 
-    from .discovery import find_competition_data
-    from .prepare import PrepareConfig
+    from .prepare import PrepareConfig, find_input
     from .prepare import prepare as run_prepare
 
     config = PrepareConfig(src=Path(src), out=Path(out), crop=crop, workers=workers)
-    data = find_competition_data(src)
+    data = find_input(src, crop)
     with progress_bar(len(data.photos.names), "prepare", unit="photo") as update:
         result = run_prepare(config, progress=update, data=data)
     report = result.report

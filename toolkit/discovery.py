@@ -16,6 +16,7 @@ from pathlib import Path
 from .errors import DogkitError
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # any image folder
 _PHOTO_DIRS = ("all-dogs/all-dogs", "all-dogs")
 _PHOTO_ZIPS = ("all-dogs.zip",)
 _ANNOTATION_DIRS = ("annotation/Annotation", "Annotation/Annotation", "Annotation", "annotation")
@@ -145,3 +146,25 @@ def find_competition_data(root: str | os.PathLike) -> CompetitionData:
         f"{root}: no competition photos found (looked for {looked}, also under {_COMPETITION_FOLDER}/ "
         "and one folder down); run `dogkit fetch` first"
     )
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("__MACOSX/") and "/." not in f"/{name}"
+
+
+def find_images(path: str | os.PathLike) -> FileSet | None:
+    """Every image file in a folder (recursively, hidden ones left out) or a zip; None if there is none.
+
+    Raises:
+        DogkitError: ``path`` is a file that is not a readable zip.
+    """
+    path = Path(path)
+    if path.is_dir():
+        names = []
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            rel = Path(dirpath).relative_to(path)
+            names.extend((rel / f).as_posix() for f in filenames if _is_image(f))
+        return FileSet(path, False, tuple(sorted(names))) if names else None
+    names = [n for n in _zip_names(path) if _is_image(n)]
+    return FileSet(path, True, tuple(names)) if names else None

@@ -33,7 +33,7 @@ from PIL import Image
 
 from submission import atomic_path
 
-from .discovery import PHOTO_SUFFIXES, CompetitionData, FileReader, FileSet, find_competition_data
+from .discovery import PHOTO_SUFFIXES, CompetitionData, FileReader, FileSet, find_competition_data, find_images
 from .errors import DogkitError
 from .visuals import image_grid
 
@@ -300,6 +300,23 @@ def save_npz(path: Path, **arrays: np.ndarray) -> None:
         np.savez(handle, **arrays)
 
 
+def find_input(src: str | os.PathLike, crop: str) -> CompetitionData:
+    """The photos to crop: the competition's data in any layout; with ``crop="center"``, any image folder.
+
+    Raises:
+        DogkitError: nothing usable under ``src`` (the message says what was looked for).
+    """
+    try:
+        return find_competition_data(src)
+    except DogkitError:
+        if crop != "center":
+            raise
+        images = find_images(src) if Path(src).exists() else None
+        if images is None:
+            raise DogkitError(f"{src}: neither the competition's data nor any image file found") from None
+        return CompetitionData(photos=images, annotations=None)
+
+
 def prepare(
     config: PrepareConfig,
     progress: Callable[[int], object] | None = None,
@@ -308,7 +325,7 @@ def prepare(
     """Crop every photo of ``config.src`` to 64x64 and write the cache, report and contact sheet.
 
     ``progress`` is called with the number of photos done after each chunk; ``data`` is what
-    ``find_competition_data(config.src)`` returned, when the caller already has it.
+    ``find_input(config.src, config.crop)`` returned, when the caller already has it.
 
     Raises:
         DogkitError: no photos found, an unknown crop mode, or no usable crop at all (then
@@ -317,7 +334,7 @@ def prepare(
     if config.crop not in CROP_MODES:
         raise DogkitError(f"crop must be one of {', '.join(CROP_MODES)}, got {config.crop!r}")
     started = time.perf_counter()
-    data = data or find_competition_data(config.src)
+    data = data or find_input(config.src, config.crop)
     if config.crop == "bbox" and data.annotations is None:
         raise DogkitError(f"{config.src}: photos found but no annotations; use --crop center to crop without boxes")
     items, breeds, skipped = _match(data, config.crop)

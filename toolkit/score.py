@@ -44,7 +44,7 @@ from PIL import Image, UnidentifiedImageError
 
 from submission import IMAGE_COUNT, IMAGE_SIZE, atomic_path, validate_zip
 
-from .discovery import FileReader, FileSet, find_competition_data
+from .discovery import IMAGE_SUFFIXES, FileReader, FileSet, find_competition_data, find_images
 from .errors import DogkitError
 from .features import (
     DEFAULT_BATCH_SIZE,
@@ -60,7 +60,6 @@ from .prepare import save_npz
 logger = logging.getLogger(__name__)
 
 REFERENCE_RECIPE = "photo-rgb-lanczos64-v1"  # how photos become 64x64 inputs; part of the cache key
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 SCORE_FILE = "score.json"
 JSON_KEYS = ("fid", "distance", "distance_thresholded", "mifid", "eps", "n_generated", "n_reference", "extractor")
 _DIGEST_MEMO = "reference-digests.json"  # in the cache folder: folder -> (stat key, content digest)
@@ -137,28 +136,6 @@ def read_zip_images(data: bytes) -> np.ndarray:
 # Reference: where it comes from and its content digest
 
 
-def _is_image(name: str) -> bool:
-    return name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("__MACOSX/") and "/." not in f"/{name}"
-
-
-def _image_folder(folder: Path) -> FileSet | None:
-    names = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        rel = Path(dirpath).relative_to(folder)
-        names.extend((rel / f).as_posix() for f in filenames if _is_image(f))
-    return FileSet(folder, False, tuple(sorted(names))) if names else None
-
-
-def _image_zip(path: Path) -> FileSet | None:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = sorted(i.filename for i in archive.infolist() if not i.is_dir() and _is_image(i.filename))
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DogkitError(f"{path}: not a readable zip archive ({exc})") from None
-    return FileSet(path, True, tuple(names)) if names else None
-
-
 def default_reference() -> Path:
     """The competition data when no reference is given: ``$DOGKIT_DATA`` or ``data``, else the Kaggle input.
 
@@ -191,7 +168,7 @@ def reference_files(reference: str | os.PathLike) -> FileSet:
         try:
             return find_competition_data(path).photos
         except DogkitError:
-            found = _image_folder(path)
+            found = find_images(path)
             if found is None:
                 raise DogkitError(
                     f"{path}: no competition photos and no images ({', '.join(IMAGE_SUFFIXES)}) in this folder"
@@ -200,7 +177,7 @@ def reference_files(reference: str | os.PathLike) -> FileSet:
     if not path.exists():
         raise DogkitError(f"{path}: reference not found")
     if zipfile.is_zipfile(path):
-        found = _image_zip(path)
+        found = find_images(path)
         if found is None:
             raise DogkitError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this zip")
         return found
