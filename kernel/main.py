@@ -68,7 +68,7 @@ def run_kernel(settings: dict[str, Any], started: float | None = None) -> int:
             ),
             say=log.info,
         )
-        grids = sorted(result.samples.glob("coach_round_*.png")) or sorted(result.samples.glob("*.png"))
+        grids = sorted(result.samples.glob("*.png"))  # named by training step: the last is the newest
         if grids:
             shutil.copyfile(grids[-1], working / "samples.png")
     except (DogkitError, ValueError) as exc:

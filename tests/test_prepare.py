@@ -280,8 +280,9 @@ def test_center_crop_takes_any_folder_of_images(tmp_path):
         Image.fromarray(face).save(folder / "a" / f"cat_{k}.png")
     Image.fromarray(varied_images(1, seed=5, size=120)[0]).save(folder / "big.jpg", quality=95)
     (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "cats64.npz"
     result = CliRunner().invoke(
-        cli, ["prepare", "--src", str(folder), "--out", str(tmp_path / "cats64.npz"), "--crop", "center", "--workers", "1"]
+        cli, ["prepare", "--src", str(folder), "--out", str(out), "--crop", "center", "--workers", "1"]
     )
     assert result.exit_code == 0, result.output
     cache = load_crops(tmp_path / "cats64.npz")

@@ -67,7 +67,11 @@ def test_run_folder_holds_config_history_samples_and_logs(tiny_run):
         ("coach", "2", "2"),
     ]
     assert all(float(r["loss"]) > 0 and float(r["seconds"]) > 0 for r in rows)
-    assert {p.name for p in (run / "samples").iterdir()} == {"memorize.png", "coach_round_01.png", "coach_round_02.png"}
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "00002_memorize.png",
+        "00003_coach_round_01.png",
+        "00005_coach_round_02.png",
+    ]
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert {p.name for p in (run / "checkpoints").iterdir()} == {"memory.npz", "coach.npz"}
 

@@ -14,7 +14,9 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's Python-side chatter
+# Hide TensorFlow's C++ log lines, errors included: grappler's "remapper failed" and the like are
+# diagnostics of TensorFlow's own optimizer passes; failures that matter surface as exceptions.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # dogkit's training loops use tf.function, GradientTape and tf.distribute: Keras must run on TF.
 os.environ["KERAS_BACKEND"] = "tensorflow"
 

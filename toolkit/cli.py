@@ -196,37 +196,45 @@ def _given(ctx: click.Context, names: dict[str, str]) -> dict:
     show_default=True,
     help="tf.distribute strategy: auto picks TPU, several GPUs (mirrored) or the default.",
 )
-@click.option("--model", type=click.Choice(["memorizer"]), default="memorizer", show_default=True)
+@click.option(
+    "--model",
+    type=click.Choice(["memorizer", "dcgan", "dcgan-radford"]),
+    default="memorizer",
+    show_default=True,
+    help="memorizer: the memorizer/generalizer GAN; dcgan: the TensorFlow-tutorial DCGAN at 64x64; "
+    "dcgan-radford: the DCGAN of Radford et al.",
+)
 @click.option(
     "--memorize",
     type=_Memorize(),
     default="10000",
     show_default=True,
-    help="Crops to memorize (a seeded random subset), or 'all'.",
+    help="Memorizer: crops to memorize (a seeded random subset), or 'all'.",
 )
 @click.option(
     "--bottleneck",
     type=click.IntRange(min=64),
     default=2048,
     show_default=True,
-    help="Width of the generator's first layer (a multiple of 64).",
+    help="Memorizer: width of the generator's first layer (a multiple of 64).",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option("--memorize-epochs", type=click.IntRange(min=0), default=50, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), help="[default: 256; dcgan-radford 128]")
+@click.option("--memorize-epochs", type=click.IntRange(min=0), default=50, show_default=True, help="Memorizer.")
 @click.option(
     "--coach-rounds",
     type=click.IntRange(min=0),
     default=9,
     show_default=True,
-    help="Coach rounds of 1, 2, 4, ... 256 epochs.",
+    help="Memorizer: coach rounds of 1, 2, 4, ... 256 epochs.",
 )
+@click.option("--epochs", type=click.IntRange(min=0), default=50, show_default=True, help="DCGANs: training epochs.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--precision",
     type=click.Choice(["auto", "float32", "bfloat16"]),
     default="auto",
     show_default=True,
-    help="Generator convolutions: auto uses bfloat16 on CPUs with AMX (about 2x faster), else float32.",
+    help="Memorizer: generator convolutions in bfloat16 (auto: on CPUs with AMX, about 2x faster) or float32.",
 )
 @click.option("--no-xla", is_flag=True, help="Do not XLA-compile the training steps.")
 @click.pass_context
@@ -238,6 +246,7 @@ def train(
     resume,
     strategy,
     model,
+    epochs,
     memorize,
     bottleneck,
     batch_size,
@@ -268,6 +277,7 @@ def train(
             "coach_rounds": "coach_rounds",
             "seed": "seed",
             "precision": "precision",
+            "epochs": "epochs",
         },
     )
     config = TrainConfig(
@@ -413,6 +423,26 @@ def score(zip_path, reference, inception, cache_dir, as_json, count) -> None:
     else:
         for line in report.lines():
             click.echo(line)
+
+
+@cli.command()
+@click.argument("run_path", metavar="RUN", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default="training.gif", show_default=True)
+@click.option(
+    "--fps", type=click.FloatRange(min=0.1, max=50), default=2.0, show_default=True, help="Frames per second."
+)
+def timelapse(run_path, out, fps) -> None:
+    """Animate a run's sample grids into a GIF, in training order."""
+    from pathlib import Path
+
+    from .runs import RunFolder
+    from .visuals import timelapse as make_gif
+
+    frames = sorted(RunFolder(run_path).samples_dir.glob("*.png"))
+    if not frames:
+        raise click.ClickException(f"{run_path}: no sample grids yet (samples/*.png); train first")
+    path = make_gif(frames, Path(out), seconds_per_frame=1.0 / fps)
+    click.echo(f"wrote {path}: {len(frames)} frames at {fps:g} per second")
 
 
 def _model_options(values: list[str]) -> dict:

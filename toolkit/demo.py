@@ -47,7 +47,7 @@ def run_demo(config: DemoConfig, say: Callable[[str], object] = print) -> DemoRe
         PipelineConfig(src=data, work=out / "work", out=out / "images.zip", budget_s=config.budget_s, started=started),
         say=say,
     )
-    grids = sorted(result.samples.glob("coach_round_*.png")) or sorted(result.samples.glob("*.png"))
+    grids = sorted(result.samples.glob("*.png"))  # named by training step: the last is the newest
     sample_grid = out / "samples.png"
     shutil.copyfile(grids[-1], sample_grid)
     report = out / "report.json"

@@ -50,7 +50,38 @@ class MemorizerSampler:
             yield generate(self.generator, codes[start : start + batch], weights[start : start + batch], batch)
 
 
-SAMPLERS = {"memorizer": MemorizerSampler}
+class NoiseSampler:
+    """Images from a DCGAN run's generator, fed seeded Gaussian noise."""
+
+    def __init__(self, run: RunFolder, config: dict):
+        from .dcgan import DcganConfig, RadfordConfig, build_networks
+        from .train_dcgan import CHECKPOINT, _load_network_state
+
+        config_class = RadfordConfig if config["model"] == "dcgan-radford" else DcganConfig
+        model_config = config_class(**config["model_config"])
+        checkpoint = run.load_checkpoint(CHECKPOINT)
+        self.trained = not checkpoint.state.get("untrained", False)
+        self.generator, _ = build_networks(model_config)
+        _load_network_state("generator", self.generator.weights, checkpoint.arrays)
+        self.default_seed = model_config.seed
+
+    def batches(self, count: int, seed: int, mix: float | None, batch: int) -> Iterator[np.ndarray]:
+        from .dcgan import NOISE_DIM
+        from .train_dcgan import generate, to_pixels
+
+        if mix is not None:
+            raise DogkitError("--mix applies to memorizer runs only")
+        noise = np.random.default_rng(seed).standard_normal((count, NOISE_DIM)).astype(np.float32)
+        for start in range(0, count, batch):
+            yield to_pixels(generate(self.generator, noise[start : start + batch], batch))
+
+
+# model -> (sampler, the checkpoint it reads)
+SAMPLERS = {
+    "memorizer": (MemorizerSampler, "coach"),
+    "dcgan": (NoiseSampler, "gan"),
+    "dcgan-radford": (NoiseSampler, "gan"),
+}
 
 
 def load_sampler(run_path: str | os.PathLike):
@@ -59,9 +90,10 @@ def load_sampler(run_path: str | os.PathLike):
     model = config.get("model")
     if model not in SAMPLERS:
         raise DogkitError(f"{run.path}: unknown model {model!r} in {run.config_path.name}")
-    if not run.has_checkpoint("coach") and model == "memorizer":
-        raise DogkitError(f"{run.path}: no trained generator yet (no checkpoints/coach.npz); run `dogkit train`")
-    return model, SAMPLERS[model](run, config)
+    sampler, checkpoint = SAMPLERS[model]
+    if not run.has_checkpoint(checkpoint):
+        raise DogkitError(f"{run.path}: no trained generator yet (no checkpoints/{checkpoint}.npz); run `dogkit train`")
+    return model, sampler(run, config)
 
 
 def generated_images(sampler, count: int, seed: int, mix: float | None, batch: int = 256) -> Iterator[np.ndarray]:

@@ -8,13 +8,11 @@ Checkpoints (``checkpoints/*.npz`` in the run folder), each written after every 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
 import numpy as np
-from PIL import Image
-
-from submission import atomic_path
 
 from .budget import Deadline, format_seconds
 from .memorizer import (
@@ -28,7 +26,7 @@ from .memorizer import (
     parameter_counts,
 )
 from .runs import RunFolder
-from .training import Recorder, StepClock, TrainResult, epoch_batches
+from .training import Recorder, StepClock, TrainResult, epoch_batches, run_epoch
 from .visuals import image_grid, to_uint8
 
 log = logging.getLogger("dogkit")
@@ -140,29 +138,24 @@ class MemorizerTrainer:
         stopped = False
         with recorder.progress(steps_per_epoch * (config.memorize_epochs - epoch), "memorize") as bar:
             while epoch < config.memorize_epochs and not stopped:
-                started = time.perf_counter()
-                total, seen = 0.0, 0
-                for rows in epoch_batches(self.rng, self.n, config.batch_size):
-                    if not clock.fits(deadline):
-                        stopped = True
-                        break
-                    tick = time.perf_counter()
-                    loss = self.table.train_step(rows, lr)
-                    clock.record(time.perf_counter() - tick)
-                    total, seen = total + loss * len(rows), seen + len(rows)
-                    bar.update(1)
-                    recorder.postfix(bar, loss)
-                if not seen:
+                outcome = run_epoch(
+                    epoch_batches(self.rng, self.n, config.batch_size),
+                    functools.partial(self.table.train_step, lr=lr),
+                    clock,
+                    deadline,
+                    lambda losses: (bar.update(1), recorder.postfix(bar, losses)),
+                )
+                stopped = outcome.stopped
+                if outcome.losses is None:
                     break
                 epoch += 1
-                epoch_loss = total / seen
-                recorder.epoch("memorize", 0, epoch, epoch_loss, lr, time.perf_counter() - started, epoch)
+                (epoch_loss,) = outcome.losses
+                recorder.epoch("memorize", 0, epoch, epoch_loss, lr, outcome.seconds, epoch)
                 if epoch_loss < config.memorize_lr_switch_loss:
                     lr = config.memorize_lr_late
                 result.epochs += 1
                 result.loss = epoch_loss
-                state = {"phase": "memorize", "epoch": epoch, "lr": lr}
-                self._save("memorize", self.table.state(), state, recorder)
+                self._save("memorize", self.table.state(), {"phase": "memorize", "epoch": epoch, "lr": lr}, recorder)
         if stopped:
             result.notes.append(
                 f"memorize phase stopped by the budget after {epoch} of {config.memorize_epochs} epochs"
@@ -175,7 +168,8 @@ class MemorizerTrainer:
             recorder,
         )
         self.run.checkpoint_path("memorize").unlink(missing_ok=True)  # 3x the memory; no longer needed
-        self._write_grid("memorize", to_uint8(self.table.images(self.grid_codes[:GRID_CODES, 0])), epoch, recorder)
+        memorized = to_uint8(self.table.images(self.grid_codes[:GRID_CODES, 0]))
+        recorder.sample_grid(image_grid(memorized), epoch, "memorize")
 
     def _coach(self, position: dict, deadline: Deadline, recorder: Recorder, result: TrainResult) -> None:
         config = self.config
@@ -193,46 +187,34 @@ class MemorizerTrainer:
                 round_epochs, lr = plan[round_]
                 self.coach.set_learning_rate(lr)
                 while epoch < round_epochs and not stopped:
-                    started = time.perf_counter()
-                    total, seen = 0.0, 0
-                    for rows in epoch_batches(self.rng, self.n, config.batch_size):
-                        if not clock.fits(deadline):
-                            stopped = True
-                            break
-                        tick = time.perf_counter()
-                        loss = self.coach.train_step(rows)
-                        clock.record(time.perf_counter() - tick)
-                        total, seen = total + loss * len(rows), seen + len(rows)
-                        bar.update(1)
-                        recorder.postfix(bar, loss)
-                    if not seen:
+                    outcome = run_epoch(
+                        epoch_batches(self.rng, self.n, config.batch_size),
+                        self.coach.train_step,
+                        clock,
+                        deadline,
+                        lambda losses: (bar.update(1), recorder.postfix(bar, losses)),
+                    )
+                    stopped = outcome.stopped
+                    if outcome.losses is None:
                         break
                     epoch += 1
                     done_before += 1
-                    epoch_loss = total / seen
-                    recorder.epoch(
-                        "coach",
-                        round_ + 1,
-                        epoch,
-                        epoch_loss,
-                        lr,
-                        time.perf_counter() - started,
-                        config.memorize_epochs + done_before,
-                    )
+                    (epoch_loss,) = outcome.losses
+                    global_epoch = config.memorize_epochs + done_before
+                    recorder.epoch("coach", round_ + 1, epoch, epoch_loss, lr, outcome.seconds, global_epoch)
                     result.epochs += 1
                     result.loss = epoch_loss
                     finished_round = epoch >= round_epochs
-                    next_position = (round_ + 1, 0) if finished_round else (round_, epoch)
-                    complete = finished_round and round_ + 1 == len(plan)
                     state = {
                         "phase": "coach",
-                        "round": next_position[0],
-                        "epoch": next_position[1],
-                        "complete": complete,
+                        "round": round_ + 1 if finished_round else round_,
+                        "epoch": 0 if finished_round else epoch,
+                        "complete": finished_round and round_ + 1 == len(plan),
                     }
                     self._save("coach", self.coach.state(), state, recorder)
                 if epoch >= round_epochs:
-                    self._write_grid(f"coach_round_{round_ + 1:02d}", self._grid_images(), round_ + 1, recorder)
+                    grid = image_grid(self._grid_images())
+                    recorder.sample_grid(grid, config.memorize_epochs + done_before, f"coach_round_{round_ + 1:02d}")
                     round_, epoch = round_ + 1, 0
         result.complete = round_ >= len(plan)
         if stopped:
@@ -245,14 +227,6 @@ class MemorizerTrainer:
 
     def _grid_images(self) -> np.ndarray:
         return to_uint8(generate(self.coach.generator, self.grid_codes, self.grid_weights))
-
-    def _write_grid(self, name: str, images: np.ndarray, step: int, recorder: Recorder) -> None:
-        grid = image_grid(images, columns=8)
-        path = self.run.samples_dir / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            Image.fromarray(grid).save(tmp, "PNG")
-        recorder.image(f"samples/{name.split('_round')[0]}", grid, step)
 
 
 def _describe(position: dict) -> str:

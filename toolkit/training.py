@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ log = logging.getLogger("dogkit")
 # model name -> (module, trainer class, config class)
 MODELS = {
     "memorizer": ("toolkit.train_memorizer", "MemorizerTrainer", "MemorizerConfig"),
+    "dcgan": ("toolkit.train_dcgan", "DcganTrainer", "DcganConfig"),
+    "dcgan-radford": ("toolkit.train_dcgan", "DcganTrainer", "RadfordConfig"),
 }
 
 # Writing one image into images.zip, generously (the writer does 10,000 in ~1.5 s on 2 cores).
@@ -141,6 +144,42 @@ def epoch_batches(rng: np.random.Generator, n: int, batch_size: int) -> list[np.
     return [np.sort(order[s : s + batch_size]) for s in range(0, n, batch_size)]
 
 
+@dataclass(frozen=True)
+class EpochOutcome:
+    losses: tuple[float, ...] | None  # mean of each loss over the rows seen; None: no step ran
+    rows: int  # rows trained on
+    stopped: bool  # the deadline came before the epoch's end
+    seconds: float
+
+
+def run_epoch(
+    batches: list[np.ndarray],
+    step: Callable[[np.ndarray], float | tuple[float, ...]],
+    clock: StepClock,
+    deadline: Deadline,
+    on_step: Callable[[tuple[float, ...]], object] = lambda losses: None,
+) -> EpochOutcome:
+    """Run ``step`` on each batch until the epoch ends or one more step would pass ``deadline``."""
+    started = time.perf_counter()
+    totals: list[float] = []
+    seen = 0
+    for rows in batches:
+        if not clock.fits(deadline):
+            return EpochOutcome(_means(totals, seen), seen, True, time.perf_counter() - started)
+        tick = time.perf_counter()
+        losses = step(rows)
+        clock.record(time.perf_counter() - tick)
+        losses = losses if isinstance(losses, tuple) else (losses,)
+        totals = [t + loss * len(rows) for t, loss in zip(totals or [0.0] * len(losses), losses)]
+        seen += len(rows)
+        on_step(losses)
+    return EpochOutcome(_means(totals, seen), seen, False, time.perf_counter() - started)
+
+
+def _means(totals: list[float], seen: int) -> tuple[float, ...] | None:
+    return tuple(t / seen for t in totals) if seen else None
+
+
 class Recorder:
     """Writes each epoch to history.csv and TensorBoard, and shows progress."""
 
@@ -184,16 +223,44 @@ class Recorder:
 
         self._summary(scalars)
 
-    def image(self, name: str, grid: np.ndarray, step: int) -> None:
-        self._summary(lambda summary: summary.image(name, grid[None], step=step))
+    def loss_curve(self) -> Path | None:
+        """Draw history.csv as ``loss_curve.png`` in the run folder (one panel per phase)."""
+        from PIL import Image
+
+        from submission import atomic_path
+
+        from .visuals import loss_curves
+
+        history = self.run.read_history()
+        if not history:
+            return None
+        path = self.run.path / "loss_curve.png"
+        with atomic_path(path) as tmp:
+            Image.fromarray(loss_curves(history)).save(tmp, "PNG")
+        return path
+
+    def sample_grid(self, grid: np.ndarray, step: int, label: str) -> Path:
+        """Save a grid of samples as ``samples/{step:05d}_{label}.png`` (names sort in training order)
+        and log it to TensorBoard under ``samples``."""
+        from PIL import Image
+
+        from submission import atomic_path
+
+        path = self.run.samples_dir / f"{step:05d}_{label}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            Image.fromarray(grid).save(tmp, "PNG")
+        self._summary(lambda summary: summary.image("samples", grid[None], step=step))
+        return path
 
     def progress(self, total: int, desc: str):
         from .progress import progress_bar
 
         return progress_bar(total, desc, unit="step")
 
-    def postfix(self, bar, loss: float) -> None:
-        bar.set_postfix_str(f"loss {loss:.4f}, {format_seconds(self.deadline.left())} left")
+    def postfix(self, bar, losses: tuple[float, ...], names: tuple[str, ...] = ("loss",)) -> None:
+        shown = ", ".join(f"{name} {loss:.4f}" for name, loss in zip(names, losses))
+        bar.set_postfix_str(f"{shown}, {format_seconds(self.deadline.left())} left")
 
 
 def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> TrainResult:
@@ -242,7 +309,8 @@ def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> T
 
     startup_s = deadline.elapsed()  # what a later `dogkit pack` pays again to start and load
     generate_s = trainer.seconds_per_generated_image() * config.pack_count * 1.2
-    reserved = startup_s + generate_s + WRITE_SECONDS_PER_IMAGE * config.pack_count + max(2.0, 0.02 * config.budget_s)
+    margin = max(3.0, 0.01 * config.budget_s)  # the last epoch's checkpoint and grid, process exit, noise
+    reserved = startup_s + generate_s + WRITE_SECONDS_PER_IMAGE * config.pack_count + margin
     train_deadline = deadline.sooner(reserved)
     log.info(
         "budget %s: %s kept for generating and packing %d images; %s for training",
@@ -253,6 +321,7 @@ def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> T
     )
     recorder = Recorder(run, deadline)
     result = trainer.train(train_deadline, recorder)
+    recorder.loss_curve()
     result.seconds = deadline.elapsed()
     result.reserved_s = reserved
     return result

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 
 def image_grid(images: np.ndarray, columns: int = 8, rows: int | None = None) -> np.ndarray:
@@ -22,3 +27,71 @@ def image_grid(images: np.ndarray, columns: int = 8, rows: int | None = None) ->
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """Float pixels in 0..255 to uint8: rounded and clipped. NaN/inf must be rejected before."""
     return np.clip(np.rint(images), 0, 255).astype(np.uint8)
+
+
+def loss_curves(history: Sequence[dict], width: int = 640, panel_height: int = 200) -> np.ndarray:
+    """One panel per phase of ``history`` (rows of history.csv): its loss against epochs.
+
+    Returns an (H, W, 3) uint8 image; phases keep the order in which they first appear.
+    """
+    phases: dict[str, list[float]] = {}
+    for row in history:
+        phases.setdefault(row["phase"], []).append(float(row["loss"]))
+    font = ImageFont.load_default()
+    canvas = Image.new("RGB", (width, panel_height * max(1, len(phases))), "white")
+    draw = ImageDraw.Draw(canvas)
+    left, right, top, bottom = 60, 12, 22, 24
+    for k, (phase, losses) in enumerate(phases.items()):
+        y0 = k * panel_height
+        x_lo, x_hi = left, width - right
+        y_lo, y_hi = y0 + top, y0 + panel_height - bottom
+        draw.rectangle((x_lo, y_lo, x_hi, y_hi), outline=(160, 160, 160))
+        low, high = min(losses), max(losses)
+        span = (high - low) or 1.0
+        draw.text((x_lo, y0 + 4), f"{phase}: loss over {len(losses)} epochs", fill="black", font=font)
+        draw.text((4, y_lo), f"{high:.4g}", fill=(90, 90, 90), font=font)
+        draw.text((4, y_hi - 10), f"{low:.4g}", fill=(90, 90, 90), font=font)
+        draw.text((x_lo, y_hi + 6), "1", fill=(90, 90, 90), font=font)
+        draw.text((x_hi - 24, y_hi + 6), str(len(losses)), fill=(90, 90, 90), font=font)
+        steps = max(len(losses) - 1, 1)
+        points = [
+            (x_lo + (x_hi - x_lo) * i / steps, y_hi - (y_hi - y_lo) * (loss - low) / span)
+            for i, loss in enumerate(losses)
+        ]
+        if len(points) == 1:
+            draw.ellipse((points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2), fill=(200, 60, 40))
+        else:
+            draw.line(points, fill=(200, 60, 40), width=2)
+    return np.asarray(canvas)
+
+
+def timelapse(frames: Sequence[str | os.PathLike], out: str | os.PathLike, seconds_per_frame: float = 0.5) -> Path:
+    """An animated GIF of sample grids, each captioned with its file name (training step and stage).
+
+    Raises:
+        ValueError: no frames.
+    """
+    if not frames:
+        raise ValueError("no frames to animate")
+    font = ImageFont.load_default()
+    images = []
+    for path in frames:
+        with Image.open(path) as grid:
+            grid = grid.convert("RGB")
+            frame = Image.new("RGB", (grid.width, grid.height + 16), "black")
+            frame.paste(grid, (0, 0))
+            ImageDraw.Draw(frame).text((4, grid.height + 2), Path(path).stem.replace("_", " "), fill="white", font=font)
+            images.append(frame.convert("P", palette=Image.Palette.ADAPTIVE))
+    from submission import atomic_path
+
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        images[0].save(
+            tmp,
+            "GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=int(seconds_per_frame * 1000),
+            loop=0,
+        )
+    return out

@@ -1,0 +1,180 @@
+"""The seed projects' DCGANs: exact architectures, training within the budget, resume, packing, visuals."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from submission import validate_zip
+from tests.conftest import write_crop_cache
+from toolkit.backend import keras, tf
+from toolkit.cli import cli
+from toolkit.dcgan import (
+    DcganConfig,
+    RadfordConfig,
+    build_dcgan_discriminator,
+    build_dcgan_generator,
+    build_radford_discriminator,
+    build_radford_generator,
+)
+from toolkit.train_dcgan import flip_images
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_dcgan_has_exactly_the_seed_projects_parameter_counts():
+    generator, discriminator = build_dcgan_generator(), build_dcgan_discriminator()
+    assert generator.count_params() == 2_733_507
+    assert discriminator.count_params() == 242_561
+    assert generator.output_shape == (None, 64, 64, 3) and discriminator.output_shape == (None, 1)
+    kinds = [type(layer).__name__ for layer in generator.layers]
+    assert kinds == [
+        "Dense", "BatchNormalization", "LeakyReLU", "Reshape",
+        "Conv2DTranspose", "BatchNormalization", "LeakyReLU",
+        "Conv2DTranspose", "BatchNormalization", "LeakyReLU",
+        "Conv2DTranspose",
+    ]  # fmt: skip
+    assert [layer.kernel_size for layer in generator.layers if hasattr(layer, "kernel_size")] == [(5, 5)] * 3
+    assert generator.layers[-1].activation.__name__ == "tanh"
+
+
+def test_radford_architecture():
+    generator, discriminator = build_radford_generator(), build_radford_discriminator()
+    transposed = [layer for layer in generator.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    assert [layer.filters for layer in transposed] == [512, 256, 128, 64, 3]
+    assert all(layer.kernel_size == (4, 4) for layer in transposed)
+    assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in generator.layers) == 4
+    assert sum(isinstance(layer, keras.layers.ReLU) for layer in generator.layers) == 4
+    convs = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [layer.filters for layer in convs] == [64, 128, 256, 512, 1]
+    slopes = [layer.negative_slope for layer in discriminator.layers if isinstance(layer, keras.layers.LeakyReLU)]
+    assert slopes == [0.2] * 4
+    assert generator.output_shape == (None, 64, 64, 3) and discriminator.output_shape == (None, 1)
+    config = RadfordConfig()
+    assert (config.learning_rate, config.beta_1, config.flip) == (2e-4, 0.5, True)
+    assert (DcganConfig().learning_rate, DcganConfig().flip) == (1e-4, False)
+
+
+def test_flips_mirror_exactly_the_chosen_images():
+    images = tf.constant(np.random.default_rng(0).random((3, 4, 5, 3)), tf.float32)
+    flipped = flip_images(images, tf.constant([True, False, True])).numpy()
+    np.testing.assert_array_equal(flipped[0], images.numpy()[0][:, ::-1])
+    np.testing.assert_array_equal(flipped[1], images.numpy()[1])
+    np.testing.assert_array_equal(flipped[2], images.numpy()[2][:, ::-1])
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return write_crop_cache(tmp_path_factory.mktemp("dc") / "crops.npz", 64, seed=7)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "dcgan-radford"])
+def test_train_resume_and_pack(cache, tmp_path, model, caplog):
+    run = tmp_path / "run"
+    first = invoke(
+        "train",
+        "--model",
+        model,
+        "--data",
+        cache,
+        "--run",
+        run,
+        "--budget",
+        "300",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+    )
+    assert first.exit_code == 0, first.output
+    assert "run complete" in first.output
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == model and set(config["parameters"]) == {"generator", "discriminator"}
+    if model == "dcgan":
+        assert config["parameters"] == {"generator": 2_733_507, "discriminator": 242_561}
+    with open(run / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["phase"], r["epoch"]) for r in rows] == [
+        ("discriminator", "1"), ("generator", "1"), ("discriminator", "2"), ("generator", "2"),
+    ]  # fmt: skip
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["00001_epoch.png", "00002_epoch.png"]
+    assert Image.open(run / "loss_curve.png").size[1] == 400  # two panels: discriminator and generator
+
+    more = invoke(
+        "train", "--model", model, "--data", cache, "--run", run, "--budget", "300", "--resume", "--epochs", "3"
+    )
+    assert more.exit_code == 1 and "epochs: 2 in the run, 3 given" in more.output
+    again = invoke("train", "--model", model, "--data", cache, "--run", run, "--budget", "300", "--resume")
+    assert again.exit_code == 0 and "already complete" in again.output
+
+    a, b = tmp_path / "a.zip", tmp_path / "b.zip"
+    for out in (a, b):
+        packed = invoke("pack", "--run", run, "--out", out, "--count", 200, "--seed", 5)
+        assert packed.exit_code == 0, packed.output
+    assert validate_zip(a, count=200).ok and a.read_bytes() == b.read_bytes()
+    assert invoke("pack", "--run", run, "--out", tmp_path / "c.zip", "--count", 10, "--mix", "0.5").exit_code == 1
+
+
+def test_dcgan_stops_at_the_budget_and_resumes_to_the_end(cache, tmp_path):
+    run = tmp_path / "run"
+    short = invoke(
+        "train",
+        "--model",
+        "dcgan",
+        "--data",
+        cache,
+        "--run",
+        run,
+        "--budget",
+        "1s",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+    )
+    assert short.exit_code == 0 and "budget too small to train" in short.output
+    packed = invoke("pack", "--run", run, "--out", tmp_path / "untrained.zip", "--count", 20)
+    assert packed.exit_code == 0 and "untrained initial model" in packed.output
+    done = invoke("train", "--model", "dcgan", "--data", cache, "--run", run, "--budget", "300", "--resume")
+    assert done.exit_code == 0 and "run complete" in done.output and "trained 3 epochs" in done.output
+
+
+def test_memorizer_options_do_not_apply_to_dcgans(cache, tmp_path):
+    result = invoke("train", "--model", "dcgan", "--data", cache, "--run", tmp_path / "r", "--memorize", "10")
+    assert result.exit_code == 1 and "do not apply to this model" in result.output
+
+
+def test_timelapse_animates_the_sample_grids(cache, tmp_path):
+    run = tmp_path / "run"
+    assert (
+        invoke(
+            "train",
+            "--model",
+            "dcgan",
+            "--data",
+            cache,
+            "--run",
+            run,
+            "--budget",
+            "300",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "32",
+        ).exit_code
+        == 0
+    )
+    result = invoke("timelapse", run, "--out", tmp_path / "training.gif", "--fps", "4")
+    assert result.exit_code == 0 and "3 frames" in result.output
+    gif = Image.open(tmp_path / "training.gif")
+    assert gif.format == "GIF" and gif.n_frames == 3 and gif.size == (512, 528)
+    assert gif.info["duration"] == 250
+    empty = tmp_path / "empty"
+    (empty / "samples").mkdir(parents=True)
+    assert invoke("timelapse", empty).exit_code == 1

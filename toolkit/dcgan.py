@@ -1,0 +1,140 @@
+"""The seed projects' DCGANs, in Keras 3.
+
+- ``dcgan``: the TensorFlow-tutorial layer stack scaled to 64x64: a 2,733,507-parameter generator
+  (Dense 100 -> 8x8x256, three 5x5 stride-2 transposed convolutions) and a 242,561-parameter
+  discriminator (two 5x5 stride-2 convolutions, dropout, Dense 1). Adam 1e-4.
+- ``dcgan-radford``: Radford et al. (2015) for 64x64: 4x4 transposed convolutions from 100-d noise
+  through 512/256/128/64 channels with BatchNorm and ReLU; strided convolutions with LeakyReLU 0.2
+  and BatchNorm in the discriminator; Adam 2e-4 with beta_1 0.5; horizontal flips of the data.
+
+Both generate (B, 64, 64, 3) in [-1, 1] (tanh) and score images with one logit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .backend import keras
+
+NOISE_DIM = 100
+
+
+@dataclass(frozen=True)
+class DcganConfig:
+    epochs: int = 50  # passes over the crops (the budget may stop training sooner)
+    batch_size: int = 256
+    learning_rate: float = 1e-4  # both networks
+    beta_1: float = 0.9
+    flip: bool = False  # random horizontal flips of the training images (p 0.5)
+    dropout: float = 0.3  # discriminator dropout (dcgan only)
+    seed: int = 0
+    architecture: str = "dcgan"  # "dcgan" | "radford"
+
+    def __post_init__(self):
+        if self.architecture not in ("dcgan", "radford"):
+            raise ValueError(f"architecture must be dcgan or radford, got {self.architecture!r}")
+        if self.epochs < 0 or self.batch_size < 1:
+            raise ValueError("epochs must be >= 0 and batch_size >= 1")
+
+
+@dataclass(frozen=True)
+class RadfordConfig(DcganConfig):
+    epochs: int = 50
+    batch_size: int = 128
+    learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    flip: bool = True
+    architecture: str = "radford"
+
+
+def build_dcgan_generator() -> keras.Model:
+    """100-d noise -> (64, 64, 3) in [-1, 1]; exactly 2,733,507 parameters."""
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input((NOISE_DIM,)),
+            layers.Dense(8 * 8 * 256, use_bias=False),
+            layers.BatchNormalization(),
+            layers.LeakyReLU(),
+            layers.Reshape((8, 8, 256)),
+            layers.Conv2DTranspose(128, 5, strides=2, padding="same", use_bias=False),
+            layers.BatchNormalization(),
+            layers.LeakyReLU(),
+            layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False),
+            layers.BatchNormalization(),
+            layers.LeakyReLU(),
+            layers.Conv2DTranspose(3, 5, strides=2, padding="same", activation="tanh"),
+        ],
+        name="generator",
+    )
+
+
+def build_dcgan_discriminator(dropout: float = 0.3) -> keras.Model:
+    """(64, 64, 3) in [-1, 1] -> one logit; exactly 242,561 parameters."""
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input((64, 64, 3)),
+            layers.Conv2D(64, 5, strides=2, padding="same"),
+            layers.LeakyReLU(),
+            layers.Dropout(dropout),
+            layers.Conv2D(128, 5, strides=2, padding="same"),
+            layers.LeakyReLU(),
+            layers.Dropout(dropout),
+            layers.Flatten(),
+            layers.Dense(1),
+        ],
+        name="discriminator",
+    )
+
+
+def _radford_init():
+    return keras.initializers.RandomNormal(stddev=0.02)  # as in the paper
+
+
+def build_radford_generator() -> keras.Model:
+    layers = keras.layers
+    stack = [keras.Input((NOISE_DIM,)), layers.Reshape((1, 1, NOISE_DIM))]
+    for k, filters in enumerate((512, 256, 128, 64)):
+        stack += [
+            layers.Conv2DTranspose(
+                filters,
+                4,
+                strides=1 if k == 0 else 2,
+                padding="valid" if k == 0 else "same",
+                use_bias=False,
+                kernel_initializer=_radford_init(),
+            ),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+        ]
+    stack.append(
+        layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh", kernel_initializer=_radford_init())
+    )
+    return keras.Sequential(stack, name="generator")
+
+
+def build_radford_discriminator() -> keras.Model:
+    layers = keras.layers
+    stack = [keras.Input((64, 64, 3))]
+    for k, filters in enumerate((64, 128, 256, 512)):
+        stack.append(
+            layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=k == 0, kernel_initializer=_radford_init())
+        )
+        if k:
+            stack.append(layers.BatchNormalization())
+        stack.append(layers.LeakyReLU(negative_slope=0.2))
+    stack += [layers.Conv2D(1, 4, padding="valid", kernel_initializer=_radford_init()), layers.Flatten()]
+    return keras.Sequential(stack, name="discriminator")
+
+
+def build_networks(config: DcganConfig) -> tuple[keras.Model, keras.Model]:
+    """(generator, discriminator) for the config's architecture."""
+    if config.architecture == "radford":
+        return build_radford_generator(), build_radford_discriminator()
+    return build_dcgan_generator(), build_dcgan_discriminator(config.dropout)
+
+
+def parameter_counts(config: DcganConfig) -> dict[str, int]:
+    generator, discriminator = build_networks(config)
+    return {"generator": int(generator.count_params()), "discriminator": int(discriminator.count_params())}
