@@ -75,6 +75,7 @@ def cache(tmp_path_factory):
 
 @pytest.mark.parametrize("model", ["dcgan", "dcgan-radford"])
 def test_train_resume_and_pack(cache, tmp_path, model, caplog):
+    caplog.set_level("INFO", logger="dogkit")
     run = tmp_path / "run"
     first = invoke(
         "train",
@@ -97,6 +98,7 @@ def test_train_resume_and_pack(cache, tmp_path, model, caplog):
     assert config["model"] == model and set(config["parameters"]) == {"generator", "discriminator"}
     if model == "dcgan":
         assert config["parameters"] == {"generator": 2_733_507, "discriminator": 242_561}
+        assert "parameters: generator 2,733,507, discriminator 242,561" in caplog.text  # printed at the start
     with open(run / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["phase"], r["epoch"]) for r in rows] == [

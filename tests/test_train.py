@@ -243,6 +243,14 @@ before = coach.mean_error(rows)
 losses = [coach.train_step(rows) for _ in range(30)]
 after = coach.mean_error(rows)
 print(type(strategy).__name__, strategy.num_replicas_in_sync, losses[0], losses[-1], before, after)
+
+from toolkit.dcgan import RadfordConfig
+from toolkit.runs import RunFolder
+from toolkit.train_dcgan import DcganTrainer
+
+gan = DcganTrainer(RadfordConfig(batch_size=8), targets.astype(np.uint8), RunFolder("unused"), strategy)
+gan_losses = [gan.train_step(np.arange(8)) for _ in range(3)]
+print(np.isfinite(gan_losses).all())
 """
 
 
@@ -256,8 +264,9 @@ def test_mirrored_strategy_on_two_logical_cpus_trains(tmp_path):
         cwd=Path(__file__).resolve().parents[1],
     )
     assert done.returncode == 0, done.stderr
-    name, replicas, first, last, before, after = done.stdout.split()
+    name, replicas, first, last, before, after, gan_finite = done.stdout.split()
     assert name == "MirroredStrategy" and replicas == "2"
+    assert gan_finite == "True"  # the DCGAN's adversarial step runs under the same strategy
     assert np.isfinite([float(first), float(last)]).all()
     assert float(last) < 0.5 * float(first) and float(after) < float(before)
 
