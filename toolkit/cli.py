@@ -82,6 +82,15 @@ def fetch(competition: str, dest: str, force: bool) -> None:
         click.echo(f"{result.folder} is already complete ({size}); nothing to do (--force downloads again)")
 
 
+_count_option = click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Images the zip holds (the rules: 10,000).",
+)
+
+
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{reason} {n}" for reason, n in counts.items()) or "none"
 
@@ -313,7 +322,7 @@ def train(
     help="Run folder of a trained model: generate the images from it.",
 )
 @click.option("--out", type=click.Path(dir_okay=False), default="images.zip", show_default=True, help="Zip to write.")
-@click.option("--count", type=click.IntRange(min=1), default=10_000, show_default=True, help="Images the zip holds.")
+@_count_option
 @click.option("--resize", is_flag=True, help="With --from-dir: resize images that are not 64x64 (Lanczos).")
 @click.option(
     "--mix",
@@ -353,9 +362,7 @@ def pack(from_dir, run_path, out, count, resize, mix, seed) -> None:
 
 @cli.command()
 @click.argument("zip_path", metavar="ZIP", type=click.Path(dir_okay=False))
-@click.option(
-    "--count", type=click.IntRange(min=1), default=10_000, show_default=True, help="Images the zip must hold."
-)
+@_count_option
 def check(zip_path: str, count: int) -> None:
     """Validate a submission zip against the rules.
 
@@ -396,7 +403,7 @@ def check(zip_path: str, count: int) -> None:
     help="Reference features cache [default: ~/.cache/dogkit].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-@click.option("--count", type=click.IntRange(min=1), default=10_000, show_default=True, help="Images the zip holds.")
+@_count_option
 def score(zip_path, reference, inception, cache_dir, as_json, count) -> None:
     """Compute the competition's metric, MiFID, for a zip.
 
@@ -546,17 +553,9 @@ def demo(out, budget) -> None:
 
 
 def _default_kernel_id() -> str:
-    import json
-    import os
+    from .kaggle_client import username
 
-    from .kaggle_client import _config_dir
-
-    user = os.environ.get("KAGGLE_USERNAME")
-    if not user:
-        try:
-            user = json.loads((_config_dir() / "kaggle.json").read_text()).get("username")
-        except (OSError, ValueError):
-            user = None
+    user = username()
     if not user:
         raise click.UsageError("pass --kernel-id OWNER/SLUG (no Kaggle username found in the credentials)")
     return f"{user}/dogkit-memorizer"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -81,13 +82,23 @@ def connect():
     return api
 
 
+def _kaggle_json() -> dict:
+    """The contents of kaggle.json, or {} when there is none (or it is unreadable)."""
+    with contextlib.suppress(OSError, ValueError):
+        content = json.loads((_config_dir() / "kaggle.json").read_text())
+        if isinstance(content, dict):
+            return content
+    return {}
+
+
+def username() -> str | None:
+    """The Kaggle user the credentials belong to (KAGGLE_USERNAME, else kaggle.json), without a request."""
+    return os.environ.get("KAGGLE_USERNAME") or _kaggle_json().get("username")
+
+
 def _secrets() -> list[str]:
     secrets = [os.environ.get(name, "") for name in ("KAGGLE_KEY", "KAGGLE_API_TOKEN")]
-    config = _config_dir() / "kaggle.json"
-    with contextlib.suppress(OSError, ValueError):
-        import json
-
-        secrets.append(json.loads(config.read_text()).get("key", ""))
+    secrets.append(str(_kaggle_json().get("key", "")))
     return [s for s in secrets if len(s) >= 4]
 
 

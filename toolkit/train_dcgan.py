@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from .backend import keras, tf
-from .budget import Deadline, format_seconds
+from .budget import Deadline
 from .dcgan import NOISE_DIM, DcganConfig, RadfordConfig, build_networks, parameter_counts
 from .runs import RunFolder
 from .training import Recorder, StepClock, TrainResult, epoch_batches, run_epoch
@@ -151,7 +151,7 @@ class DcganTrainer:
 
     def train(self, deadline: Deadline, recorder: Recorder) -> TrainResult:
         config = self.config
-        result = TrainResult(self.run.path, True, False, 0, None, 0.0, 0.0)
+        result = TrainResult(self.run.path)
         epoch = 0
         if self.run.has_checkpoint(CHECKPOINT):
             checkpoint = self.run.load_checkpoint(CHECKPOINT)
@@ -169,12 +169,7 @@ class DcganTrainer:
         if deadline.left() <= 0:
             if not self.run.has_checkpoint(CHECKPOINT):
                 self._save({"epoch": 0, "untrained": True}, recorder)
-            result.trained = epoch > 0
-            result.notes.append(
-                f"budget too small to train ({format_seconds(max(deadline.left(), 0))} left after keeping time "
-                "to pack); saved the " + ("model as it is" if result.trained else "initial, untrained model")
-            )
-            return result
+            return result.too_small_to_train(deadline, trained_before=epoch > 0)
 
         clock = StepClock()
         steps_per_epoch = -(-self.n // config.batch_size)

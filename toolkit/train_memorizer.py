@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .budget import Deadline, format_seconds
+from .budget import Deadline
 from .memorizer import (
     PIXELS,
     Coach,
@@ -97,7 +97,7 @@ class MemorizerTrainer:
 
     def train(self, deadline: Deadline, recorder: Recorder) -> TrainResult:
         position = self._position()
-        result = TrainResult(self.run.path, True, False, 0, None, 0.0, 0.0)
+        result = TrainResult(self.run.path)
         if position["name"] is not None:
             recorder.rows = position["history_rows"]
             self.run.truncate_history(recorder.rows)
@@ -110,12 +110,7 @@ class MemorizerTrainer:
         if deadline.left() <= 0:
             if not self.run.has_checkpoint("coach"):  # so that `dogkit pack` has a model to sample
                 self._save("coach", self.coach.state(), {"phase": "coach", "untrained": True}, recorder)
-            result.trained = position["name"] is not None
-            result.notes.append(
-                f"budget too small to train ({format_seconds(max(deadline.left(), 0))} left after keeping time "
-                "to pack); saved the " + ("model as it is" if result.trained else "initial, untrained model")
-            )
-            return result
+            return result.too_small_to_train(deadline, trained_before=position["name"] is not None)
 
         if position["phase"] == "memorize":
             self._memorize(position, deadline.share(MEMORIZE_SHARE), recorder, result)

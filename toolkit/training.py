@@ -56,13 +56,22 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     run: Path
-    trained: bool  # False: the budget left no time to train; the initial model was saved
-    complete: bool  # every epoch of the recipe has run
-    epochs: int  # epochs run by this call
-    loss: float | None  # the last epoch's loss
-    seconds: float  # wall time of this call, from process start
-    reserved_s: float  # seconds kept back for generating and packing
+    trained: bool = True  # False: the budget left no time to train; the initial model was saved
+    complete: bool = False  # every epoch of the recipe has run
+    epochs: int = 0  # epochs run by this call
+    loss: float | None = None  # the last epoch's loss
+    seconds: float = 0.0  # wall time of this call, from process start
+    reserved_s: float = 0.0  # seconds kept back for generating and packing
     notes: list[str] = field(default_factory=list)
+
+    def too_small_to_train(self, deadline: Deadline, trained_before: bool) -> TrainResult:
+        """Record that the budget left no time for a step (a model to pack was saved all the same)."""
+        self.trained = trained_before
+        self.notes.append(
+            f"budget too small to train ({format_seconds(max(deadline.left(), 0))} left after keeping time "
+            "to pack); saved the " + ("model as it is" if trained_before else "initial, untrained model")
+        )
+        return self
 
 
 def model_classes(model: str):
