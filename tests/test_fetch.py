@@ -164,3 +164,13 @@ def test_fetch_refuses_an_evil_archive_and_writes_nothing_outside(fake_kaggle, t
     assert result.exit_code == 1 and "refusing to extract member '../../outside.txt'" in result.output
     assert not (tmp_path / "outside.txt").exists()
     assert not (tmp_path / "data" / SLUG).exists()
+
+
+def test_data_already_there_is_not_fetched_again(fake_kaggle, tmp_path):
+    from toolkit.synthetic import write_dataset
+
+    write_dataset(tmp_path / SLUG, make_photos(3, seed=1), "flat")
+    (tmp_path / SLUG / "my_notes.txt").write_text("keep me")
+    result = fetch(tmp_path)
+    assert result.exit_code == 0 and "already complete" in result.output
+    assert fake_kaggle.requests == [] and (tmp_path / SLUG / "my_notes.txt").exists()

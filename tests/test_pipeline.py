@@ -104,3 +104,15 @@ def test_the_demo_finishes_within_three_minutes(tmp_path):
     assert json.loads((demo / "report.json").read_text())["crops"] > 400
     for path in ("images.zip", "samples.png", "report.json"):
         assert str(demo / path) in done.stdout
+
+
+def test_the_demo_leaves_folders_it_did_not_make_alone(tmp_path):
+    from click.testing import CliRunner
+
+    from toolkit.cli import cli
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "precious.txt").write_text("mine")
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "not made by `dogkit demo`" in result.output
+    assert (tmp_path / "data" / "precious.txt").read_text() == "mine"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .budget import format_seconds
+from .errors import DogkitError
 from .pipeline import PipelineConfig, PipelineResult, run_pipeline
 from .synthetic import make_photos, write_dataset
 
@@ -35,12 +36,24 @@ class DemoResult:
     seconds: float
 
 
+MARKER = ".dogkit-demo"  # marks a folder the demo made, which a later demo may clear
+
+
 def run_demo(config: DemoConfig, say: Callable[[str], object] = print) -> DemoResult:
+    """Build the dataset and run the pipeline in ``config.out``.
+
+    Raises:
+        DogkitError: ``config.out`` holds files the demo did not make (they are left alone).
+    """
     started = time.monotonic()
     out = Path(config.out)
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise DogkitError(f"{out}: not empty and not made by `dogkit demo`; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).touch()
     data = out / "data"
-    shutil.rmtree(data, ignore_errors=True)
-    shutil.rmtree(out / "work", ignore_errors=True)  # a demo always starts afresh
+    shutil.rmtree(data, ignore_errors=True)  # a demo always starts afresh
+    shutil.rmtree(out / "work", ignore_errors=True)
     write_dataset(data / "generative-dog-images", make_photos(config.photos, seed=config.seed), layout="zips")
     say(f"demo: built {config.photos} synthetic photos in {data} in {format_seconds(time.monotonic() - started)}")
     result = run_pipeline(

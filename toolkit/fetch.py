@@ -107,6 +107,18 @@ def is_complete(folder: Path) -> bool:
     return (folder / MARKER).is_file()
 
 
+def _holds_the_data(folder: Path) -> bool:
+    """Photos and annotations already there (extracted by hand, say): nothing to fetch, nothing to replace."""
+    from .discovery import find_competition_data
+
+    if not folder.is_dir():
+        return False
+    try:
+        return find_competition_data(folder).annotations is not None
+    except DogkitError:
+        return False
+
+
 def fetch(config: FetchConfig) -> FetchResult:
     """Download and extract the competition's data into ``config.dest / config.competition``.
 
@@ -116,7 +128,7 @@ def fetch(config: FetchConfig) -> FetchResult:
     """
     dest = Path(config.dest)
     folder = dest / config.competition
-    if is_complete(folder) and not config.force:
+    if not config.force and (is_complete(folder) or _holds_the_data(folder)):
         files, size = _folder_size(folder)
         return FetchResult(folder=folder, downloaded=False, files=files, bytes=size)
 
