@@ -111,6 +111,9 @@ class RunFolder:
         rows = self.read_history()
         if len(rows) <= keep:
             return
+        if keep == 0:
+            self.history_path.unlink()
+            return
         with atomic_path(self.history_path) as tmp, open(tmp, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=HISTORY_FIELDS)
             writer.writeheader()

@@ -152,16 +152,17 @@ class DcganTrainer:
     def train(self, deadline: Deadline, recorder: Recorder) -> TrainResult:
         config = self.config
         result = TrainResult(self.run.path)
-        epoch = 0
+        epoch, recorder.rows = 0, 0
         if self.run.has_checkpoint(CHECKPOINT):
             checkpoint = self.run.load_checkpoint(CHECKPOINT)
             if not checkpoint.state.get("untrained"):
                 self.load(checkpoint.arrays)
                 self.rng.bit_generator.state = checkpoint.state["rng"]
                 recorder.rows = checkpoint.state["history_rows"]
-                self.run.truncate_history(recorder.rows)
                 epoch = checkpoint.state["epoch"]
                 log.info("resuming %s: %d of %d epochs done", self.run.path, epoch, config.epochs)
+        # history rows past the checkpoint were written by a process killed before its next one
+        self.run.truncate_history(recorder.rows)
         if epoch >= config.epochs and epoch:
             result.complete = True
             result.notes.append("the run is already complete; nothing to train")

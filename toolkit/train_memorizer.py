@@ -98,9 +98,10 @@ class MemorizerTrainer:
     def train(self, deadline: Deadline, recorder: Recorder) -> TrainResult:
         position = self._position()
         result = TrainResult(self.run.path)
+        # history rows past the checkpoint were written by a process killed before its next one
+        recorder.rows = position["history_rows"] if position["name"] is not None else 0
+        self.run.truncate_history(recorder.rows)
         if position["name"] is not None:
-            recorder.rows = position["history_rows"]
-            self.run.truncate_history(recorder.rows)
             _restore_rng(self.rng, position["rng"])
             log.info("resuming %s: %s", self.run.path, _describe(position))
         if position.get("complete"):
