@@ -68,9 +68,8 @@ def run_kernel(settings: dict[str, Any], started: float | None = None) -> int:
             ),
             say=log.info,
         )
-        grids = sorted(result.samples.glob("*.png"))  # named by training step: the last is the newest
-        if grids:
-            shutil.copyfile(grids[-1], working / "samples.png")
+        if result.latest_samples() is not None:
+            shutil.copyfile(result.latest_samples(), working / "samples.png")
     except (DogkitError, ValueError) as exc:
         log.error("dogkit: error: %s", exc)
         return 1

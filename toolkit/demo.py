@@ -60,9 +60,8 @@ def run_demo(config: DemoConfig, say: Callable[[str], object] = print) -> DemoRe
         PipelineConfig(src=data, work=out / "work", out=out / "images.zip", budget_s=config.budget_s, started=started),
         say=say,
     )
-    grids = sorted(result.samples.glob("*.png"))  # named by training step: the last is the newest
     sample_grid = out / "samples.png"
-    shutil.copyfile(grids[-1], sample_grid)
+    shutil.copyfile(result.latest_samples(), sample_grid)
     report = out / "report.json"
     shutil.copyfile(result.report, report)
     sheet = out / "contact_sheet.png"

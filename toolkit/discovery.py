@@ -85,20 +85,25 @@ def _is_photo(name: str) -> bool:
     return name.lower().endswith(PHOTO_SUFFIXES) and not name.startswith("__MACOSX/")
 
 
-def _photos_in(base: Path) -> FileSet | None:
-    for sub in _PHOTO_DIRS:
+def _first_found(base: Path, folders, in_folder, zips, in_zip) -> FileSet | None:
+    """The first of ``folders`` (then ``zips``) under ``base`` holding files that the filter keeps."""
+    for sub in folders:
         folder = base / sub
         if folder.is_dir():
-            names = [n for n in _walk(folder) if _is_photo(n)]
+            names = [n for n in _walk(folder) if in_folder(n)]
             if names:
                 return FileSet(folder, False, tuple(names))
-    for sub in _PHOTO_ZIPS:
+    for sub in zips:
         path = base / sub
         if path.is_file():
-            names = [n for n in _zip_names(path) if _is_photo(n)]
+            names = [n for n in _zip_names(path) if in_zip(n)]
             if names:
                 return FileSet(path, True, tuple(names))
     return None
+
+
+def _photos_in(base: Path) -> FileSet | None:
+    return _first_found(base, _PHOTO_DIRS, _is_photo, _PHOTO_ZIPS, _is_photo)
 
 
 def _is_annotation(name: str) -> bool:
@@ -107,20 +112,8 @@ def _is_annotation(name: str) -> bool:
 
 
 def _annotations_in(base: Path) -> FileSet | None:
-    for sub in _ANNOTATION_DIRS:
-        folder = base / sub
-        if folder.is_dir():
-            # breed folders directly inside: <breed>/<photo id>
-            names = [n for n in _walk(folder) if n.count("/") == 1]
-            if names:
-                return FileSet(folder, False, tuple(names))
-    for sub in _ANNOTATION_ZIPS:
-        path = base / sub
-        if path.is_file():
-            names = [n for n in _zip_names(path) if _is_annotation(n)]
-            if names:
-                return FileSet(path, True, tuple(names))
-    return None
+    # extracted: breed folders directly inside, <breed>/<photo id>; zipped: Annotation/<breed>/<photo id>
+    return _first_found(base, _ANNOTATION_DIRS, lambda n: n.count("/") == 1, _ANNOTATION_ZIPS, _is_annotation)
 
 
 def find_competition_data(root: str | os.PathLike) -> CompetitionData:

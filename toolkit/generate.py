@@ -55,14 +55,15 @@ class NoiseSampler:
 
     def __init__(self, run: RunFolder, config: dict):
         from .dcgan import DcganConfig, RadfordConfig, build_networks
-        from .train_dcgan import CHECKPOINT, _load_network_state
+        from .runs import load_variables
+        from .train_dcgan import CHECKPOINT
 
         config_class = RadfordConfig if config["model"] == "dcgan-radford" else DcganConfig
         model_config = config_class(**config["model_config"])
         checkpoint = run.load_checkpoint(CHECKPOINT)
         self.trained = not checkpoint.state.get("untrained", False)
         self.generator, _ = build_networks(model_config)
-        _load_network_state("generator", self.generator.weights, checkpoint.arrays)
+        load_variables("generator", self.generator.weights, checkpoint.arrays)
         self.default_seed = model_config.seed
 
     def batches(self, count: int, seed: int, mix: float | None, batch: int) -> Iterator[np.ndarray]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import keras, tf
+from .runs import load_variables, variables_state
 
 PIXELS = 64 * 64 * 3  # values in one memory row / one image
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras' Adam defaults, as in the reference
@@ -351,22 +352,18 @@ class Coach:
         return total / (len(rows) * PIXELS)
 
     def state(self) -> dict[str, np.ndarray]:
-        arrays = {f"generator/{k:03d}": v.numpy() for k, v in enumerate(self.generator.weights)}
-        arrays.update({f"optimizer/{k:03d}": v.numpy() for k, v in enumerate(self.optimizer.variables)})
-        return arrays
+        return {
+            **variables_state("generator", self.generator.weights),
+            **variables_state("optimizer", self.optimizer.variables),
+        }
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
         load_generator_weights(self.generator, arrays)
-        for k, variable in enumerate(self.optimizer.variables):
-            variable.assign(arrays[f"optimizer/{k:03d}"])
+        load_variables("optimizer", self.optimizer.variables, arrays)
 
 
 def load_generator_weights(generator: keras.Model, arrays: dict[str, np.ndarray]) -> None:
-    for k, variable in enumerate(generator.weights):
-        value = arrays[f"generator/{k:03d}"]
-        if tuple(value.shape) != tuple(variable.shape):
-            raise ValueError(f"checkpoint weight {k} has shape {value.shape}, the model expects {variable.shape}")
-        variable.assign(value)
+    load_variables("generator", generator.weights, arrays)
 
 
 # ---------------------------------------------------------------------------- generalize

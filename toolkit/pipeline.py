@@ -49,6 +49,11 @@ class PipelineResult:
     seconds: dict[str, float] = field(default_factory=dict)  # per stage
     notes: list[str] = field(default_factory=list)
 
+    def latest_samples(self) -> Path | None:
+        """The run's newest sample grid (grids are named by training step), or None."""
+        grids = sorted(self.samples.glob("*.png"))
+        return grids[-1] if grids else None
+
 
 def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info) -> PipelineResult:
     """Run the whole job; ``say`` receives one line per stage (progress and timings)."""

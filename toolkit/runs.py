@@ -128,6 +128,20 @@ class RunFolder:
         return self.path / "tensorboard"
 
 
+def variables_state(prefix: str, variables) -> dict[str, np.ndarray]:
+    """Checkpoint arrays of a list of Keras/TF variables, named ``prefix/000``, ``prefix/001``, ..."""
+    return {f"{prefix}/{k:03d}": v.numpy() for k, v in enumerate(variables)}
+
+
+def load_variables(prefix: str, variables, arrays: dict[str, np.ndarray]) -> None:
+    """Assign what ``variables_state(prefix, ...)`` saved; a shape that differs is a ValueError."""
+    for k, variable in enumerate(variables):
+        value = arrays[f"{prefix}/{k:03d}"]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"checkpoint {prefix}/{k:03d} has shape {value.shape}, the model expects {variable.shape}")
+        variable.assign(value)
+
+
 def config_differences(saved: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[str]:
     """Human-readable differences between two nested config dicts (``key: saved -> given``)."""
     lines = []

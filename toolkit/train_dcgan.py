@@ -14,7 +14,7 @@ import numpy as np
 from .backend import keras, tf
 from .budget import Deadline
 from .dcgan import NOISE_DIM, DcganConfig, RadfordConfig, build_networks, parameter_counts
-from .runs import RunFolder
+from .runs import RunFolder, load_variables, variables_state
 from .training import Recorder, StepClock, TrainResult, epoch_batches, run_epoch
 from .visuals import image_grid, to_uint8
 
@@ -34,18 +34,6 @@ def to_pixels(images: np.ndarray) -> np.ndarray:
 def flip_images(images, flips):
     """Mirror the images (B, H, W, C) whose entry in ``flips`` (B,) is true, left to right."""
     return tf.where(flips[:, None, None, None], tf.reverse(images, axis=[2]), images)
-
-
-def _network_state(prefix: str, variables) -> dict[str, np.ndarray]:
-    return {f"{prefix}/{k:03d}": v.numpy() for k, v in enumerate(variables)}
-
-
-def _load_network_state(prefix: str, variables, arrays: dict[str, np.ndarray]) -> None:
-    for k, variable in enumerate(variables):
-        value = arrays[f"{prefix}/{k:03d}"]
-        if tuple(value.shape) != tuple(variable.shape):
-            raise ValueError(f"checkpoint {prefix}/{k:03d} has shape {value.shape}, the model expects {variable.shape}")
-        variable.assign(value)
 
 
 class DcganTrainer:
@@ -131,17 +119,17 @@ class DcganTrainer:
 
     def state(self) -> dict[str, np.ndarray]:
         return {
-            **_network_state("generator", self.generator.weights),
-            **_network_state("discriminator", self.discriminator.weights),
-            **_network_state("g_optimizer", self.g_optimizer.variables),
-            **_network_state("d_optimizer", self.d_optimizer.variables),
+            **variables_state("generator", self.generator.weights),
+            **variables_state("discriminator", self.discriminator.weights),
+            **variables_state("g_optimizer", self.g_optimizer.variables),
+            **variables_state("d_optimizer", self.d_optimizer.variables),
         }
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
-        _load_network_state("generator", self.generator.weights, arrays)
-        _load_network_state("discriminator", self.discriminator.weights, arrays)
-        _load_network_state("g_optimizer", self.g_optimizer.variables, arrays)
-        _load_network_state("d_optimizer", self.d_optimizer.variables, arrays)
+        load_variables("generator", self.generator.weights, arrays)
+        load_variables("discriminator", self.discriminator.weights, arrays)
+        load_variables("g_optimizer", self.g_optimizer.variables, arrays)
+        load_variables("d_optimizer", self.d_optimizer.variables, arrays)
 
     def _save(self, state: dict, recorder: Recorder) -> None:
         state = {**state, "rng": self.rng.bit_generator.state, "history_rows": recorder.rows}
