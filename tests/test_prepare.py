@@ -5,6 +5,7 @@ import io
 import json
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,6 +71,14 @@ def test_draft_scale_keeps_crops_at_least_the_output_size():
     assert draft_scale(256) == 4
     assert draft_scale(600) == 8
     assert draft_scale(5000) == 8
+
+
+def test_a_smaller_draft_margin_decodes_smaller():
+    assert draft_scale(128, margin=0.5) == 4
+    assert draft_scale(100, margin=0.5) == 2
+    assert draft_scale(255, margin=0.75) == 4
+    with pytest.raises(ValueError, match="draft_margin"):
+        PrepareConfig(src=Path("x"), draft_margin=0)
 
 
 def test_parse_annotation(photos):

@@ -8,8 +8,10 @@ photo, annotation or box that is skipped or repaired is counted under its reason
 Speed: libjpeg can decode a JPEG at 1/2, 1/4 or 1/8 of its size (DCT scaling), skipping most of
 the inverse transform. Each photo is decoded at the smallest such scale that still leaves its
 smallest crop at least 64 pixels wide, then each crop is Lanczos-resized from there; photos are
-spread over worker processes. The crops differ from a full-size decode by about 0.4 of a level
+spread over worker processes. The crops differ from a full-size decode by about 0.3 of a level
 (of 255) on average; the entropy decoding that dominates what is left cannot be scaled away.
+``PrepareConfig.draft_margin`` below 1 decodes smaller still and upsamples the smallest crops:
+faster, less sharp (the benchmark prints the trade).
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ from .visuals import image_grid
 
 CROP_SIZE = 64
 CROP_MODES = ("bbox", "center")
-_DRAFT_MARGIN = 1  # decode at a scale that leaves the smallest crop >= this many times 64 pixels
 _CHUNK = 32  # photos per task sent to a worker
 
 
@@ -50,6 +51,11 @@ class PrepareConfig:
     crop: str = "bbox"  # "bbox": one square crop per box; "center": the photo's central square
     workers: int = 0  # worker processes; 0 = one per CPU core
     sheet_seed: int = 0  # which crops the contact sheet shows
+    draft_margin: float = 1.0  # decode JPEGs reduced while the smallest crop keeps >= margin * 64 pixels
+
+    def __post_init__(self):
+        if not self.draft_margin > 0:
+            raise ValueError(f"draft_margin must be positive, got {self.draft_margin}")
 
 
 @dataclass
@@ -104,10 +110,10 @@ def center_square(width: int, height: int) -> tuple[int, int, int, int]:
     return x0, y0, x0 + side, y0 + side
 
 
-def draft_scale(smallest_side: int, size: int = CROP_SIZE) -> int:
-    """Largest JPEG DCT reduction (1, 2, 4, 8) that keeps ``smallest_side`` >= ``_DRAFT_MARGIN * size``."""
+def draft_scale(smallest_side: int, margin: float = 1.0, size: int = CROP_SIZE) -> int:
+    """Largest JPEG DCT reduction (1, 2, 4, 8) that keeps ``smallest_side`` >= ``margin * size``."""
     scale = 1
-    while scale < 8 and smallest_side / (scale * 2) >= _DRAFT_MARGIN * size:
+    while scale < 8 and smallest_side / (scale * 2) >= margin * size:
         scale *= 2
     return scale
 
@@ -150,6 +156,7 @@ class _Job:
     annotations: FileSet | None
     items: list[tuple[str, str | None]]  # (photo name, annotation name or None)
     crop: str
+    draft_margin: float
 
 
 class _Worker:
@@ -171,11 +178,11 @@ class _Worker:
         return reader.read(name)
 
 
-def _decode_rgb(image: Image.Image, smallest_side: int, result: _ChunkResult) -> tuple[Image.Image, int]:
+def _decode_rgb(image: Image.Image, smallest_side: int, margin: float, result: _ChunkResult) -> tuple[Image.Image, int]:
     """Decode an opened photo (reduced when JPEG allows) as RGB; return it and the reduction (1, 2, 4, 8)."""
     scale = 1
     if image.format == "JPEG":
-        scale = draft_scale(smallest_side)
+        scale = draft_scale(smallest_side, margin)
         if scale > 1:
             # libjpeg scales by exactly 1/scale: pixel x of the photo is pixel x/scale of the result
             image.draft(image.mode, (math.ceil(image.size[0] / scale), math.ceil(image.size[1] / scale)))
@@ -225,7 +232,7 @@ def _process_chunk(bounds: tuple[int, int]) -> _ChunkResult:
                         squares.append(square)
             if not squares:
                 continue
-            image, scale = _decode_rgb(image, min(s[2] - s[0] for s in squares), result)
+            image, scale = _decode_rgb(image, min(s[2] - s[0] for s in squares), job.draft_margin, result)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             result.skipped["unreadable photo (corrupt or truncated)"] += 1
             continue
@@ -339,7 +346,11 @@ def prepare(
         raise DogkitError(f"{config.src}: photos found but no annotations; use --crop center to crop without boxes")
     items, breeds, skipped = _match(data, config.crop)
     job = _Job(
-        replace(data.photos, names=()), data.annotations and replace(data.annotations, names=()), items, config.crop
+        replace(data.photos, names=()),
+        data.annotations and replace(data.annotations, names=()),
+        items,
+        config.crop,
+        config.draft_margin,
     )
     chunks = [(i, min(i + _CHUNK, len(items))) for i in range(0, len(items), _CHUNK)]
     workers = config.workers or os.cpu_count() or 1
