@@ -9,7 +9,8 @@ Speed: libjpeg can decode a JPEG at 1/2, 1/4 or 1/8 of its size (DCT scaling), s
 the inverse transform. Each photo is decoded at the smallest such scale that still leaves its
 smallest crop at least 64 pixels wide, then each crop is Lanczos-resized from there; photos are
 spread over worker processes. The crops differ from a full-size decode by about 0.3 of a level
-(of 255) on average; the entropy decoding that dominates what is left cannot be scaled away.
+(of 255) on average. What is left, JPEG entropy decoding and the Lanczos resizes, does not shrink
+with the scale.
 ``PrepareConfig.draft_margin`` below 1 decodes smaller still and upsamples the smallest crops:
 faster, less sharp (the benchmark prints the trade).
 """
