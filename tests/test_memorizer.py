@@ -22,16 +22,26 @@ def test_lazy_adam_matches_dense_adam_on_one_hot_codes():
     rng = np.random.default_rng(0)
     n, pixels = 40, 30
     targets = rng.integers(0, 256, (n, pixels)).astype(np.uint8)
-    table = MemoryTable(targets, seed=3)
-    init = table.logits.numpy().copy()
-    batches = [np.sort(p[s : s + 16]) for p in (rng.permutation(n) for _ in range(6)) for s in range(0, n, 16)]
+    table = MemoryTable(targets, seed=3, block_rows=16)  # blocks of 16, 16 and 8 rows
+    init = table.logits().copy()
+    batches = [rows for _ in range(6) for rows in table.epoch_blocks(rng)]
     lrs = [0.5] * 9 + [0.1] * (len(batches) - 9)  # a learning-rate change, as in the recipe
     ref_kernel, ref_losses = _reference_with_schedule(init, targets, batches, lrs)
     losses = [table.train_step(rows, lr) for rows, lr in zip(batches, lrs)]
     table.flush()
     np.testing.assert_allclose(losses, ref_losses, rtol=2e-5)
     scale = np.abs(ref_kernel).max()
-    assert np.abs(table.logits.numpy() - ref_kernel).max() < 1e-4 * scale
+    assert np.abs(table.logits() - ref_kernel).max() < 1e-4 * scale
+
+
+def test_a_memory_step_takes_one_whole_block():
+    table = MemoryTable(np.zeros((10, 12), np.uint8), block_rows=4)
+    assert [list(rows) for rows in table.epoch_blocks(np.random.default_rng(0))] != [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert sorted(len(rows) for rows in table.epoch_blocks(np.random.default_rng(1))) == [2, 4, 4]
+    for rows in (np.array([0, 1]), np.array([1, 2, 3, 4]), np.array([8, 9, 10]), np.array([], np.int64)):
+        with pytest.raises(ValueError, match="whole block"):
+            table.train_step(rows, 0.5)
+    table.train_step(np.array([8, 9]), 0.5)
 
 
 def _reference_with_schedule(init, targets, batches, lrs):
@@ -59,7 +69,7 @@ def test_momentum_tail_of_rows_without_pending_steps_is_zero():
 def test_memorize_approaches_its_closed_form_optimum():
     """The BCE optimum is sigmoid(D[i]) = crop_i / 255; a few epochs get close to it."""
     crops = np.stack(varied_images(6, seed=1)).reshape(6, -1)
-    table = MemoryTable(crops, seed=0)
+    table = MemoryTable(crops, seed=0)  # one block of 6 rows
     start_error = np.abs(table.images().reshape(6, -1) - crops).mean()
     for _ in range(60):
         loss = table.train_step(np.arange(6), 0.5)
@@ -73,13 +83,29 @@ def test_memorize_approaches_its_closed_form_optimum():
 
 def test_memory_state_round_trips():
     crops = np.stack(varied_images(4, seed=2)).reshape(4, -1)
-    a = MemoryTable(crops, seed=0)
+    a = MemoryTable(crops, seed=0, block_rows=2)
     for _ in range(3):
-        a.train_step(np.array([0, 2]), 0.5)
-    b = MemoryTable(crops, seed=1)
+        a.train_step(np.array([0, 1]), 0.5)
+    b = MemoryTable(crops, seed=1, block_rows=2)
     b.load(a.state())
-    assert a.train_step(np.array([1, 2]), 0.5) == b.train_step(np.array([1, 2]), 0.5)
-    np.testing.assert_array_equal(a.logits.numpy(), b.logits.numpy())
+    assert a.train_step(np.array([2, 3]), 0.5) == b.train_step(np.array([2, 3]), 0.5)
+    np.testing.assert_array_equal(a.logits(), b.logits())
+
+
+def test_a_state_with_rows_at_different_steps_loads_exactly():
+    """Rows of one block saved at different steps are replayed to the block's latest step."""
+    crops = np.stack(varied_images(4, seed=2)).reshape(4, -1)
+    a = MemoryTable(crops, seed=0, block_rows=2)
+    a.train_step(np.array([0, 1]), 0.5)
+    a.train_step(np.array([2, 3]), 0.5)
+    a.train_step(np.array([0, 1]), 0.5)  # at step 3: rows 0-1 trained at step 3, rows 2-3 at step 2
+    mixed = a.state()
+    mixed["memory_last_step"] = mixed["memory_last_step"].copy()
+    b = MemoryTable(crops, seed=1, block_rows=4)  # rows 0-3 in one block, saved at steps 3, 3, 2, 2
+    b.load(mixed)
+    a.flush()
+    np.testing.assert_allclose(b.logits(), a.logits(), rtol=1e-6, atol=1e-7)
+    assert list(b.block_last_step) == [3]
 
 
 def test_generator_shape_and_parameters():

@@ -108,27 +108,67 @@ def momentum_tail(
     return as32(total), as32(dbar), as32(beta_1**pending), as32(beta_2**pending)
 
 
+def replay_pending(x, m, v, last_step, step, alphas):
+    """Apply in place, to rows (x, m, v) of (rows, pixels), the momentum-only steps ``last_step+1 .. step``."""
+    c, dbar, m_decay, v_decay = momentum_tail(last_step, step + 1, alphas)
+    x -= c[:, None] * m / (dbar[:, None] * np.sqrt(v) + ADAM_EPSILON)
+    m *= m_decay[:, None]
+    v *= v_decay[:, None]
+
+
+@tf.function(jit_compile=True)
+def _adam_block(src, dst, targets, tail_c, tail_dbar, m_decay, v_decay, alpha, grad_scale):
+    """One lazy-exact Adam step on a whole block ``src`` (rows, [x, m, v], pixels), written to ``dst``."""
+    state = src.read_value()
+    x, m, v = state[:, 0], state[:, 1], state[:, 2]
+    x = x - tail_c * m / (tail_dbar * tf.sqrt(v) + ADAM_EPSILON)  # the momentum-only steps it missed
+    t = tf.cast(targets, tf.float32) * (1.0 / 255.0)
+    loss = tf.reduce_mean(tf.math.softplus(x) - x * t)  # binary cross-entropy of sigmoid(x), from logits
+    g = (tf.sigmoid(x) - t) * grad_scale  # d(mean BCE)/dx
+    m = m * (m_decay * ADAM_BETA_1) + g * (1 - ADAM_BETA_1)
+    v = v * (v_decay * ADAM_BETA_2) + tf.square(g) * (1 - ADAM_BETA_2)
+    dst.assign(tf.stack([x - alpha * m / (tf.sqrt(v) + ADAM_EPSILON), m, v], axis=1))
+    return loss
+
+
 class MemoryTable:
     """D (rows, 12288) logits trained with binary cross-entropy and lazy-exact Adam.
 
     ``targets`` (rows, pixels) uint8: the crops to memorize, kept on the device beside D.
+
+    The rows live in blocks of ``block_rows`` consecutive rows (the batch size), each a
+    (rows, [x, m, v], pixels) variable, and a step trains one whole block: one streaming pass
+    over contiguous memory that XLA compiles into a single loop, written into a spare block that
+    then takes the block's place. A gather and a scatter of the batch's rows would cost several
+    passes more. Rows are independent (a row's gradient depends on that row alone), so fixed
+    blocks change nothing but which rows share a step; ``epoch_blocks`` visits them in a new
+    random order every epoch, so when each row is trained stays random, as with shuffled batches.
     """
 
-    def __init__(self, targets: np.ndarray, seed: int = 0):
+    def __init__(self, targets: np.ndarray, seed: int = 0, block_rows: int = 256):
         rows, pixels = targets.shape
         limit = math.sqrt(6.0 / (rows + pixels))  # Glorot-uniform, as for the reference Dense kernel
         init = np.random.default_rng(seed).uniform(-limit, limit, size=(rows, pixels)).astype(np.float32)
-        self.targets = tf.constant(targets, dtype=tf.uint8)
-        self.logits = tf.Variable(init, name="memory")
-        self.m = tf.Variable(tf.zeros_like(init), name="memory_m")
-        self.v = tf.Variable(tf.zeros_like(init), name="memory_v")
-        self.last_step = np.zeros(rows, np.int64)
+        self.rows, self.pixels = rows, pixels
+        self.block_rows = block_rows
+        self.starts = list(range(0, rows, block_rows))
+        self.blocks = []
+        self.targets = []
+        for start in self.starts:
+            x = init[start : start + block_rows]
+            self.blocks.append(tf.Variable(np.stack([x, np.zeros_like(x), np.zeros_like(x)], axis=1)))
+            self.targets.append(tf.constant(targets[start : start + block_rows], dtype=tf.uint8))
+        self._spares: dict[int, tf.Variable] = {}  # one per block size: where a step writes
+        self.block_last_step = np.zeros(len(self.blocks), np.int64)  # step at which each block last trained
         self.alphas = np.zeros(1, np.float64)  # alphas[t] for t = 0..step; alphas[0] unused
         self.step = 0
 
-    @property
-    def rows(self) -> int:
-        return len(self.last_step)
+    def epoch_blocks(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """The rows of every block, blocks in a random order: the batches of one epoch."""
+        return [self._block_rows(k) for k in rng.permutation(len(self.blocks))]
+
+    def _block_rows(self, k: int) -> np.ndarray:
+        return np.arange(self.starts[k], min(self.starts[k] + self.block_rows, self.rows))
 
     def _record_alpha(self, lr: float) -> float:
         t = self.step + 1
@@ -138,73 +178,78 @@ class MemoryTable:
         self.alphas[t] = alpha
         return alpha
 
-    @tf.function(jit_compile=True)
-    def _update(self, rows, tail_c, tail_dbar, m_decay, v_decay, alpha, grad_scale):
-        targets = tf.gather(self.targets, rows)
-        x = tf.gather(self.logits, rows)
-        m = tf.gather(self.m, rows)
-        v = tf.gather(self.v, rows)
-        x = x - tail_c[:, None] * m / (tail_dbar[:, None] * tf.sqrt(v) + ADAM_EPSILON)
-        t = tf.cast(targets, tf.float32) * (1.0 / 255.0)
-        loss = tf.reduce_mean(tf.math.softplus(x) - x * t)  # binary cross-entropy of sigmoid(x), from logits
-        g = (tf.sigmoid(x) - t) * grad_scale  # d(mean BCE)/dx
-        m = m * (m_decay[:, None] * ADAM_BETA_1) + g * (1 - ADAM_BETA_1)
-        v = v * (v_decay[:, None] * ADAM_BETA_2) + (g * g) * (1 - ADAM_BETA_2)
-        x = x - alpha * m / (tf.sqrt(v) + ADAM_EPSILON)
-        self.logits.scatter_update(tf.IndexedSlices(x, rows))
-        self.m.scatter_update(tf.IndexedSlices(m, rows))
-        self.v.scatter_update(tf.IndexedSlices(v, rows))
-        return loss
-
     def train_step(self, rows: np.ndarray, lr: float) -> float:
-        """One Adam step on ``rows`` (unique) of the mean binary cross-entropy; returns that loss."""
+        """One Adam step of the mean binary cross-entropy on ``rows``, one whole block; returns that loss."""
+        k = int(rows[0]) // self.block_rows if len(rows) else -1
+        if not 0 <= k < len(self.blocks) or not np.array_equal(rows, self._block_rows(k)):
+            raise ValueError(f"a memory step trains one whole block of {self.block_rows} rows (see epoch_blocks)")
         alpha = self._record_alpha(lr)
         t = self.step + 1
-        tail = momentum_tail(self.last_step[rows], t, self.alphas)
-        loss = self._update(
-            tf.constant(rows, tf.int32),
-            *(tf.constant(a) for a in tail),
+        tail = momentum_tail(self.block_last_step[k : k + 1], t, self.alphas)
+        block = self.blocks[k]
+        spare = self._spares.get(len(rows))
+        if spare is None:
+            spare = self._spares[len(rows)] = tf.Variable(tf.zeros_like(block))
+        loss = _adam_block(
+            block,
+            spare,
+            self.targets[k],
+            *(tf.constant(a[0]) for a in tail),
             tf.constant(alpha, tf.float32),
-            tf.constant(1.0 / (len(rows) * self.targets.shape[1]), tf.float32),
+            tf.constant(1.0 / (len(rows) * self.pixels), tf.float32),
         )
-        self.last_step[rows] = t
+        self.blocks[k], self._spares[len(rows)] = spare, block
+        self.block_last_step[k] = t
         self.step = t
         return float(loss)
 
-    def flush(self, chunk: int = 1024) -> None:
+    def flush(self) -> None:
         """Replay every row's pending momentum steps up to the current step (phase end)."""
-        end = self.step + 1
-        for start in range(0, self.rows, chunk):
-            rows = np.arange(start, min(start + chunk, self.rows))
-            c, dbar, m_decay, v_decay = momentum_tail(self.last_step[rows], end, self.alphas)
-            x, m, v = (var[start : rows[-1] + 1].numpy() for var in (self.logits, self.m, self.v))
-            x -= c[:, None] * m / (dbar[:, None] * np.sqrt(v) + ADAM_EPSILON)
-            self.logits[start : rows[-1] + 1].assign(x)
-            self.m[start : rows[-1] + 1].assign(m * m_decay[:, None])
-            self.v[start : rows[-1] + 1].assign(v * v_decay[:, None])
-        self.last_step[:] = self.step
+        for k, block in enumerate(self.blocks):
+            state = block.numpy()
+            last = np.full(len(state), self.block_last_step[k])
+            replay_pending(state[:, 0], state[:, 1], state[:, 2], last, self.step, self.alphas)
+            block.assign(state)
+        self.block_last_step[:] = self.step
+
+    def logits(self) -> np.ndarray:
+        """D as (rows, pixels) float32."""
+        return np.concatenate([block[:, 0].numpy() for block in self.blocks])
+
+    def load_logits(self, logits: np.ndarray) -> None:
+        """Set D (a finished memory, for its images); the optimizer state is left as it is."""
+        for start, block in zip(self.starts, self.blocks):
+            state = block.numpy()
+            state[:, 0] = logits[start : start + len(state)]
+            block.assign(state)
 
     def images(self, rows: np.ndarray | None = None) -> np.ndarray:
         """255 * sigmoid(D[rows]) as (n, 64, 64, 3) float32: what the memory holds."""
-        logits = self.logits.numpy() if rows is None else tf.gather(self.logits, rows).numpy()
+        logits = self.logits() if rows is None else self.logits()[rows]
         return (255.0 / (1.0 + np.exp(-logits))).reshape(-1, 64, 64, 3).astype(np.float32)
 
     def state(self) -> dict[str, np.ndarray]:
+        blocks = [block.numpy() for block in self.blocks]
         return {
-            "memory": self.logits.numpy(),
-            "memory_m": self.m.numpy(),
-            "memory_v": self.v.numpy(),
-            "memory_last_step": self.last_step,
+            "memory": np.concatenate([b[:, 0] for b in blocks]),
+            "memory_m": np.concatenate([b[:, 1] for b in blocks]),
+            "memory_v": np.concatenate([b[:, 2] for b in blocks]),
+            "memory_last_step": np.repeat(self.block_last_step, [len(b) for b in blocks]),
             "memory_alphas": self.alphas[: self.step + 1],
         }
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
-        self.logits.assign(arrays["memory"])
-        self.m.assign(arrays["memory_m"])
-        self.v.assign(arrays["memory_v"])
-        self.last_step = arrays["memory_last_step"].astype(np.int64)
         self.alphas = arrays["memory_alphas"].astype(np.float64)
         self.step = len(self.alphas) - 1
+        x, m, v = (arrays[key].astype(np.float32) for key in ("memory", "memory_m", "memory_v"))
+        last_step = arrays["memory_last_step"].astype(np.int64)
+        for k, start in enumerate(self.starts):
+            rows = slice(start, start + self.blocks[k].shape[0])
+            # rows saved at different steps (batches of any rows) are first brought to the block's latest
+            latest = int(last_step[rows].max())
+            replay_pending(x[rows], m[rows], v[rows], last_step[rows], latest, self.alphas)
+            self.blocks[k].assign(np.stack([x[rows], m[rows], v[rows]], axis=1))
+            self.block_last_step[k] = latest
 
 
 # ---------------------------------------------------------------------------- the generator

@@ -52,7 +52,9 @@ class MemorizerTrainer:
         self.selected = choose_memorized(len(images), config.memorize, config.seed)
         self.n = len(self.selected)
         self.rng = np.random.default_rng(config.seed)
-        self.table = MemoryTable(images[self.selected].reshape(self.n, PIXELS), seed=config.seed)
+        self.table = MemoryTable(
+            images[self.selected].reshape(self.n, PIXELS), seed=config.seed, block_rows=config.batch_size
+        )
         self.coach = Coach(
             strategy,
             self.n,
@@ -117,7 +119,7 @@ class MemorizerTrainer:
             self._memorize(position, deadline.share(MEMORIZE_SHARE), recorder, result)
             position = {"phase": "coach", "round": 0, "epoch": 0}
         else:
-            self.table.logits.assign(self.run.load_checkpoint("memory").arrays["memory"])
+            self.table.load_logits(self.run.load_checkpoint("memory").arrays["memory"])
         self.coach.targets.assign(self.table.images())
         if self.run.has_checkpoint("coach"):
             self.coach.load(self.run.load_checkpoint("coach").arrays)
@@ -135,7 +137,7 @@ class MemorizerTrainer:
         with recorder.progress(steps_per_epoch * (config.memorize_epochs - epoch), "memorize") as bar:
             while epoch < config.memorize_epochs and not stopped:
                 outcome = run_epoch(
-                    epoch_batches(self.rng, self.n, config.batch_size),
+                    self.table.epoch_blocks(self.rng),
                     functools.partial(self.table.train_step, lr=lr),
                     clock,
                     deadline,
@@ -159,7 +161,7 @@ class MemorizerTrainer:
         self.table.flush()
         self._save(
             "memory",
-            {"memory": self.table.logits.numpy(), "selected": self.selected},
+            {"memory": self.table.logits(), "selected": self.selected},
             {"phase": "coach", "round": 0, "epoch": 0, "memorize_epochs": epoch},
             recorder,
         )

@@ -156,9 +156,10 @@ def main() -> None:
     )
 
     # ---------------------------------------------------------------- memorize
-    table = MemoryTable(crops, seed=0)
-    init = table.logits.numpy().copy()
-    plan = batches_for(args.memorize_epochs, n, seed=1)
+    table = MemoryTable(crops, seed=0, block_rows=BATCH)
+    init = table.logits().copy()
+    block_order = np.random.default_rng(1)
+    plan = [table.epoch_blocks(block_order) for _ in range(args.memorize_epochs)]
     ours = []
     for epoch in plan:
         start = time.perf_counter()
@@ -196,7 +197,7 @@ def main() -> None:
             print(f"  {name:38s} {1e3 * seconds:6.2f} ms/step  ratio {theirs_epoch / steps / seconds:6.1f}x")
 
     # ---------------------------------------------------------------- coach
-    logits = table.logits.numpy()
+    logits = table.logits()
     targets = table.images()
     plan = batches_for(args.coach_epochs + 1, n, seed=2)
     warm_up, epochs = plan[0][:2], plan[1:]
