@@ -13,15 +13,15 @@ Both start from the same weights and see the same batches, so their errors after
 epochs can be compared. Prints seconds per epoch, ratios, and mean absolute pixel errors.
 Goals on 2 cores: memorize >= 100x faster, coach >= 2x (3x worth chasing).
 
-It then measures what a memorize step could cost at best on this machine ("ceilings"), with
-the memory stored as contiguous batch-sized blocks of (rows, [x, m, v], 12288) so that a step
-is one streaming pass that XLA fuses: the bare memory traffic (read the state and targets,
-write the state), the fused Adam update, and the fused Adam update with the exact batch loss.
+It then splits a memorize step (one block of (256, [x, m, v], 12288)) into what it costs: the
+bare memory traffic (read the block and its targets, write the block), dogkit's step without
+the batch loss, and with it.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.conftest import varied_images  # noqa: E402
 from toolkit.backend import keras, tf  # noqa: E402
-from toolkit.memorizer import PIXELS, Coach, MemoryTable, generate, resolve_precision  # noqa: E402
+from toolkit.memorizer import PIXELS, Coach, MemoryTable, adam_block_step, generate, resolve_precision  # noqa: E402
 
 BATCH = 256
 
@@ -85,51 +85,27 @@ def reference_coach(dogkit_generator: keras.Model, memory_logits: np.ndarray) ->
 
 
 def memorize_ceilings(n: int, repeats: int = 80) -> dict[str, float]:
-    """Seconds per step of three fused block-layout memorize steps (see the module docstring)."""
-    b1, b2, eps = 0.9, 0.999, 1e-7
+    """Seconds per step: bare memory traffic, and dogkit's block step without and with its loss."""
     rng = np.random.default_rng(5)
-    blocks = [
-        tf.Variable(np.stack([rng.uniform(-3, 3, (BATCH, PIXELS)), np.full((BATCH, PIXELS), 1e-3),
-                              np.full((BATCH, PIXELS), 1e-4)], axis=1).astype(np.float32))
-        for _ in range(n // BATCH)
-    ]  # fmt: skip
+    logits = rng.uniform(-3, 3, (BATCH, PIXELS))
+    init = np.stack([logits, np.full_like(logits, 1e-3), np.full_like(logits, 1e-4)], axis=1).astype(np.float32)
+    blocks = [tf.Variable(init) for _ in range(n // BATCH)]
     spare = tf.Variable(tf.zeros_like(blocks[0]))
     targets = [tf.constant(rng.integers(0, 256, (BATCH, PIXELS), dtype=np.uint8)) for _ in blocks]
     scalars = [tf.constant(v, tf.float32) for v in (0.3, 0.99, 0.9, 0.999, 0.1, 1e-6)]
 
-    def adam(state, t8, c, d, m_decay, v_decay, alpha, scale):
-        x, m, v = state[:, 0], state[:, 1], state[:, 2]
-        x = x - c * m / (d * tf.sqrt(v) + eps)  # the replayed momentum-only steps
-        t = tf.cast(t8, tf.float32) * (1 / 255)
-        h = tf.tanh(0.5 * x)  # sigmoid(x) = (1 + h) / 2: cheaper than exp on XLA's CPU backend
-        g = (0.5 * h + 0.5 - t) * scale
-        m = m * (m_decay * b1) + g * (1 - b1)
-        v = v * (v_decay * b2) + g * g * (1 - b2)
-        return x, t, h, tf.stack([x - alpha * m / (tf.sqrt(v) + eps), m, v], axis=1)
-
     @tf.function(jit_compile=True)
-    def traffic(src, dst, t8, *args):
+    def traffic(src, dst, t8, *args):  # read the block and its targets, write the block
         state = src.read_value()
         t = tf.cast(t8, tf.float32)
         dst.assign(tf.stack([state[:, 0] + state[:, 1] * t, state[:, 1] + state[:, 2], state[:, 2] * 0.5], axis=1))
         return tf.constant(0.0)
 
-    @tf.function(jit_compile=True)
-    def update(src, dst, t8, *args):
-        dst.assign(adam(src.read_value(), t8, *args)[3])
-        return tf.constant(0.0)
-
-    @tf.function(jit_compile=True)
-    def update_and_loss(src, dst, t8, *args):
-        x, t, h, new = adam(src.read_value(), t8, *args)
-        dst.assign(new)
-        return tf.reduce_mean(tf.math.softplus(x) - x * t)
-
     results = {}
     for name, step in (
         ("memory traffic only", traffic),
-        ("fused Adam update", update),
-        ("fused Adam update + exact batch loss", update_and_loss),
+        ("Adam step without the loss", functools.partial(adam_block_step, with_loss=False)),
+        ("Adam step with the loss (dogkit's)", adam_block_step),
     ):
         order = rng.integers(len(blocks), size=repeats + 5)
         for i, k in enumerate(order):
@@ -192,9 +168,9 @@ def main() -> None:
     )
     del reference, eye, kernel
     if not args.no_ceilings:
-        print("memorize step ceilings (fused, contiguous blocks; the reference step in this run for the ratio)")
+        print("memorize step, split (ratios against the reference step of this run)")
         for name, seconds in memorize_ceilings(n).items():
-            print(f"  {name:38s} {1e3 * seconds:6.2f} ms/step  ratio {theirs_epoch / steps / seconds:6.1f}x")
+            print(f"  {name:36s} {1e3 * seconds:6.2f} ms/step  ratio {theirs_epoch / steps / seconds:6.1f}x")
 
     # ---------------------------------------------------------------- coach
     logits = table.logits()
