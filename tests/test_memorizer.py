@@ -90,6 +90,7 @@ def test_memory_state_round_trips():
     b.load(a.state())
     assert a.train_step(np.array([2, 3]), 0.5) == b.train_step(np.array([2, 3]), 0.5)
     np.testing.assert_array_equal(a.logits(), b.logits())
+    np.testing.assert_array_equal(b.logits(np.array([3, 0, 2])), b.logits()[[3, 0, 2]])  # rows across blocks
 
 
 def test_a_state_with_rows_at_different_steps_loads_exactly():

@@ -220,9 +220,12 @@ class MemoryTable:
             block.assign(state)
         self.block_last_step[:] = self.step
 
-    def logits(self) -> np.ndarray:
-        """D as (rows, pixels) float32."""
-        return np.concatenate([block[:, 0].numpy() for block in self.blocks])
+    def logits(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """D[rows] (all rows when None) as (n, pixels) float32."""
+        if rows is None:
+            return np.concatenate([block[:, 0].numpy() for block in self.blocks])
+        b = self.block_rows
+        return np.stack([self.blocks[r // b][r % b, 0].numpy() for r in np.asarray(rows)]).reshape(-1, self.pixels)
 
     def load_logits(self, logits: np.ndarray) -> None:
         """Set D (a finished memory, for its images); the optimizer state is left as it is."""
@@ -233,7 +236,7 @@ class MemoryTable:
 
     def images(self, rows: np.ndarray | None = None) -> np.ndarray:
         """255 * sigmoid(D[rows]) as (n, 64, 64, 3) float32: what the memory holds."""
-        logits = self.logits() if rows is None else self.logits()[rows]
+        logits = self.logits(rows)
         return (255.0 / (1.0 + np.exp(-logits))).reshape(-1, 64, 64, 3).astype(np.float32)
 
     def state(self) -> dict[str, np.ndarray]:
