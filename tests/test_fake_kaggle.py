@@ -290,7 +290,8 @@ def test_status_follows_configured_sequence(fake_kaggle: FakeKaggle) -> None:
         "userName": "dogkit-tester",
         "kernelSlug": "dogkit-gan",
     }
-    api.kernels_status(f"{kernel}/3")
+    with pytest.raises(requests.HTTPError, match="has no version 3"):  # never pushed: no version 3
+        api.kernels_status(f"{kernel}/3")
     assert fake_kaggle.calls("GetKernelSessionStatus")[-1].body["versionLabel"] == "v3"
 
 
@@ -403,3 +404,163 @@ def test_restarts_on_the_same_port_without_leftover_threads() -> None:
             response = requests.post(f"{fake.base_url}/api/v1/x.Y/Z", json={}, timeout=5)
             assert response.status_code == 401
     assert {t.name for t in threading.enumerate()} == before
+
+
+# ---- sign-in kinds, as the client does them (issue: every sign-in kind) ----------------------------
+
+
+def _without_legacy(fake: FakeKaggle) -> None:
+    assert fake.config_dir is not None
+    (fake.config_dir / "kaggle.json").unlink()
+
+
+@pytest.mark.parametrize("where", ["env", "env-path", "home-file"])
+def test_access_token_is_checked_then_sent_as_bearer(
+    fake_kaggle: FakeKaggle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    _without_legacy(fake_kaggle)
+    token = fake_kaggle.add_token(username="token-owner")
+    if where == "env":
+        monkeypatch.setenv("KAGGLE_API_TOKEN", token)
+    elif where == "env-path":
+        (tmp_path / "token.txt").write_text(token + "\n")
+        monkeypatch.setenv("KAGGLE_API_TOKEN", str(tmp_path / "token.txt"))
+    else:
+        (Path(os.environ["HOME"]) / ".kaggle").mkdir(parents=True, exist_ok=True)
+        (Path(os.environ["HOME"]) / ".kaggle" / "access_token").write_text(token)
+    fake_kaggle.add_competition(COMPETITION, _archive())
+    api = _api()
+    assert api.config_values["auth_method"] == "ACCESS_TOKEN"
+    assert api.get_config_value("username") == "token-owner"
+    [check] = fake_kaggle.calls("IntrospectToken")
+    assert check.body == {"token": token} and check.path == "/v1/security.OAuthService/IntrospectToken"
+    api.competition_list_files(COMPETITION)
+    listed = fake_kaggle.calls("ListDataFiles")[-1]
+    assert listed.headers["Authorization"] == f"Bearer {token}" and listed.user == "token-owner"
+
+
+def test_a_token_beats_a_stale_legacy_username(fake_kaggle: FakeKaggle, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone-else")
+    monkeypatch.setenv("KAGGLE_API_TOKEN", fake_kaggle.add_token())
+    assert _api().get_config_value("username") == fake_kaggle.username
+
+
+def test_an_unknown_token_is_ignored_for_the_legacy_key(fake_kaggle: FakeKaggle, monkeypatch) -> None:
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "KGAT_not-a-token")
+    api = _api()
+    assert api.config_values["auth_method"] == "LEGACY_API_KEY"
+    assert fake_kaggle.calls("IntrospectToken")[0].body == {"token": "KGAT_not-a-token"}
+
+
+def test_token_check_failures_raise(fake_kaggle: FakeKaggle, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kaggle.api.kaggle_api_extended import KaggleApi
+
+    monkeypatch.setenv("KAGGLE_API_TOKEN", fake_kaggle.add_token())
+    fake_kaggle.fail("IntrospectToken", 401, "token check refused", times=1)
+    with pytest.raises(requests.HTTPError) as info:  # 400/403/404 are ignored by the client; 401 is not
+        KaggleApi().authenticate()
+    assert info.value.response.status_code == 401
+    fake_kaggle.drop("IntrospectToken")
+    with pytest.raises(requests.ConnectionError):
+        KaggleApi().authenticate()
+
+
+@pytest.mark.parametrize("expired", [True, False])
+def test_oauth_credentials_from_kaggle_auth_login(fake_kaggle: FakeKaggle, expired: bool) -> None:
+    _without_legacy(fake_kaggle)
+    path = fake_kaggle.write_oauth_credentials(Path(os.environ["HOME"]), username="oauth-user", expired=expired)
+    fake_kaggle.add_competition(COMPETITION, _archive())
+    api = _api()
+    assert api.config_values["auth_method"] == "OAUTH" and api.get_config_value("username") == "oauth-user"
+    assert len(fake_kaggle.calls("GenerateAccessToken")) == int(expired)  # an expired token is traded first
+    api.competition_list_files(COMPETITION)
+    assert fake_kaggle.calls("ListDataFiles")[-1].user == "oauth-user"
+    if expired:
+        assert json.loads(path.read_text())["access_token"] == api.config_values["token"]  # saved again
+
+
+# ---- kernel versions, sources, limits -----------------------------------------------------------
+
+
+def test_versions_have_their_own_status_and_output(fake_kaggle: FakeKaggle, tmp_path: Path) -> None:
+    fake_kaggle.add_competition(COMPETITION, _archive())
+    folder = _kernel_folder(tmp_path, fake_kaggle)
+    kernel = f"{fake_kaggle.username}/dogkit-gan"
+    api = _api()
+    api.kernels_push(str(folder))
+    fake_kaggle.set_kernel_statuses(kernel, ["complete"], version=1)
+    fake_kaggle.set_kernel_output(kernel, {"v1.txt": b"1"}, version=1)
+    fake_kaggle.stale_status_after_push(2)
+    api.kernels_push(str(folder))
+    fake_kaggle.set_kernel_statuses(kernel, ["queued", "running"], version=2)
+    fake_kaggle.set_kernel_output(kernel, {"v2.txt": b"2"}, version=2)
+
+    unversioned = [api.kernels_status(kernel).status.name for _ in range(3)]
+    assert unversioned == ["COMPLETE", "COMPLETE", "QUEUED"]  # version 1's outcome until the new session exists
+    assert api.kernels_status(f"{kernel}/2").status.name == "RUNNING"
+    assert api.kernels_status(f"{kernel}/1").status.name == "COMPLETE"
+    files, _ = api.kernels_output(f"{kernel}/1", str(tmp_path / "one"))
+    assert [Path(f).name for f in files] == ["v1.txt"]
+    files, _ = api.kernels_output(kernel, str(tmp_path / "newest"))
+    assert [Path(f).name for f in files] == ["v2.txt"]
+
+    from kagglesdk.kernels.types.kernels_api_service import ApiGetKernelRequest
+
+    request = ApiGetKernelRequest()
+    request.user_name, request.kernel_slug = fake_kaggle.username, "dogkit-gan"
+    with api.build_kaggle_client() as client:
+        assert client.kernels.kernels_api_client.get_kernel(request).metadata.current_version_number == 2
+
+
+def test_push_lists_sources_kaggle_cannot_find(fake_kaggle: FakeKaggle, tmp_path: Path) -> None:
+    folder = _kernel_folder(tmp_path, fake_kaggle)
+    metadata = json.loads((folder / "kernel-metadata.json").read_text())
+    metadata["dataset_sources"] = ["me/gan-metric", "me/missing"]
+    (folder / "kernel-metadata.json").write_text(json.dumps(metadata))
+    fake_kaggle.add_dataset("me/gan-metric")
+    response = _api().kernels_push(str(folder))
+    assert response.version_number == 1  # saved all the same
+    assert response.invalid_dataset_sources == ["me/missing"]
+    assert response.invalid_competition_sources == [COMPETITION]  # the fake knows no competition yet
+
+
+def test_push_of_another_owners_kernel_is_refused(fake_kaggle: FakeKaggle, tmp_path: Path) -> None:
+    folder = _kernel_folder(tmp_path, fake_kaggle)
+    metadata = json.loads((folder / "kernel-metadata.json").read_text())
+    metadata["id"] = "somebody-else/dogkit-gan"
+    (folder / "kernel-metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(requests.HTTPError) as info:
+        _api().kernels_push(str(folder))
+    assert info.value.response.status_code == 403
+
+
+def test_submission_limits_and_versions(fake_kaggle: FakeKaggle, tmp_path: Path) -> None:
+    fake_kaggle.add_competition(COMPETITION, _archive())
+    fake_kaggle.submission_limits["per_day"] = 2
+    api = _api()
+    api.kernels_push(str(_kernel_folder(tmp_path, fake_kaggle)))
+    kernel = f"{fake_kaggle.username}/dogkit-gan"
+    assert api.competition_get_submission_limits(COMPETITION).num_allowed_now == 2
+    with pytest.raises(requests.HTTPError, match="needs the kernel version"):
+        api.competition_submit_code("images.zip", "m", COMPETITION, kernel=kernel)
+    with pytest.raises(requests.HTTPError) as info:
+        api.competition_submit_code("images.zip", "m", COMPETITION, kernel=kernel, kernel_version=7)
+    assert info.value.response.status_code == 404
+    api.competition_submit_code("images.zip", "m", COMPETITION, kernel=kernel, kernel_version=1)
+    limits = api.competition_get_submission_limits(COMPETITION)
+    assert (limits.num_today, limits.num_allowed_now) == (1, 1)
+
+
+def test_a_dropped_connection_is_a_connection_error(fake_kaggle: FakeKaggle) -> None:
+    fake_kaggle.set_kernel_statuses("dogkit-gan", ["running"])
+    fake_kaggle.drop("GetKernelSessionStatus", times=1)
+    api = _api()
+    with pytest.raises(requests.ConnectionError):
+        api.kernels_status(f"{fake_kaggle.username}/dogkit-gan")
+    assert api.kernels_status(f"{fake_kaggle.username}/dogkit-gan").status.name == "RUNNING"
+
+
+def test_download_is_named_after_the_url_extension(fake_kaggle: FakeKaggle, tmp_path: Path) -> None:
+    fake_kaggle.add_competition(COMPETITION, _archive(), file_name="bundle.data")
+    _api().competition_download_files(COMPETITION, path=str(tmp_path))
+    assert [p.name for p in tmp_path.iterdir()] == [f"{COMPETITION}.data"]
