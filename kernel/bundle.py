@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .metadata import kernel_metadata
+from .metadata import DEFAULT_ACCELERATOR, kernel_metadata
 
 PACKAGES = ("toolkit", "submission", "kernel")
 ENTRY = "kernel.main"
@@ -33,7 +33,7 @@ class BundleConfig:
     out: Path = Path("build/kernel")  # folder receiving the script and kernel-metadata.json
     kernel_id: str = ""  # owner/slug on Kaggle
     budget: str = "8h30m"  # the whole kernel run: Kaggle stops kernels at 9 hours
-    gpu: bool = True
+    accelerator: str = DEFAULT_ACCELERATOR  # none | gpu | gpu-t4x2 | tpu (see kernel.metadata.ACCELERATORS)
     model: str = "memorizer"
     model_options: dict[str, Any] = field(default_factory=dict)
     metric_dataset: str | None = None  # owner/slug of a dataset holding classify_image_graph_def.pb
@@ -191,15 +191,19 @@ def write_bundle(config: BundleConfig) -> BundleResult:
     """
     from submission import atomic_path
     from toolkit.budget import parse_budget
+    from toolkit.kaggle_ops import BUNDLE_SETTINGS
 
-    parse_budget(config.budget)  # fail now, not on Kaggle
-    metadata = kernel_metadata(config.kernel_id, CODE_FILE, gpu=config.gpu, metric_dataset=config.metric_dataset)
+    budget_s = parse_budget(config.budget)  # fail now, not on Kaggle
+    metadata = kernel_metadata(
+        config.kernel_id, CODE_FILE, accelerator=config.accelerator, metric_dataset=config.metric_dataset
+    )
     modules = sorted(set(module_closure([ENTRY] + dynamic_modules())))
     settings = {
         "budget": config.budget,
         "model": config.model,
         "model_options": config.model_options,
         "score": config.score,
+        "accelerator": config.accelerator,
     }
     script_text = render_script(settings, bundle_zip(modules))
     out = Path(config.out)
@@ -210,4 +214,6 @@ def write_bundle(config: BundleConfig) -> BundleResult:
     metadata_path = out / "kernel-metadata.json"
     with atomic_path(metadata_path) as tmp:
         tmp.write_text(json.dumps(metadata, indent=2) + "\n")
+    with atomic_path(out / BUNDLE_SETTINGS) as tmp:  # what `dogkit push` needs that the metadata cannot hold
+        tmp.write_text(json.dumps({**settings, "budget_s": budget_s}, indent=2) + "\n")
     return BundleResult(script=script, metadata=metadata_path, modules=tuple(modules), size=len(script_text))

@@ -35,6 +35,7 @@ def run_kernel(settings: dict[str, Any], started: float | None = None) -> int:
     """Run the bundled job; returns the process exit status (0: images.zip written)."""
     from toolkit import __version__
     from toolkit.budget import parse_budget
+    from toolkit.discovery import DataNotFound, folder_listing
     from toolkit.errors import DogkitError
     from toolkit.pipeline import PipelineConfig, run_pipeline
 
@@ -70,6 +71,12 @@ def run_kernel(settings: dict[str, Any], started: float | None = None) -> int:
         )
         if result.latest_samples() is not None:
             shutil.copyfile(result.latest_samples(), working / "samples.png")
+    except DataNotFound as exc:  # no `dogkit fetch` here: say what the kernel was given instead
+        log.error("dogkit: error: %s; the kernel's input holds:", exc.detail)
+        for line in folder_listing(exc.root, depth=2):
+            log.error("    %s", line)
+        log.error("attach the competition's data to the kernel (kernel-metadata.json competition_sources)")
+        return 1
     except (DogkitError, ValueError) as exc:
         log.error("dogkit: error: %s", exc)
         return 1

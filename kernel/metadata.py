@@ -8,6 +8,17 @@ from typing import Any
 COMPETITION = "generative-dog-images"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{3,48}[a-z0-9]$")
 
+# --accelerator -> (machine_shape, enable_gpu, enable_tpu). machine_shape takes the values the installed
+# kaggle client documents (NvidiaTeslaT4: two T4s; TpuV5E8: a TPU v5e-8); the booleans are deprecated
+# there but kept in agreement for older servers. "gpu" names no shape: Kaggle picks its default GPU.
+ACCELERATORS = {
+    "none": (None, False, False),
+    "gpu": (None, True, False),
+    "gpu-t4x2": ("NvidiaTeslaT4", True, False),
+    "tpu": ("TpuV5E8", False, True),
+}
+DEFAULT_ACCELERATOR = "gpu-t4x2"
+
 
 def check_kernel_id(kernel_id: str) -> tuple[str, str]:
     """(owner, slug) of ``owner/slug``; ValueError when it cannot be a Kaggle kernel id."""
@@ -25,7 +36,7 @@ def check_kernel_id(kernel_id: str) -> tuple[str, str]:
 def kernel_metadata(
     kernel_id: str,
     code_file: str,
-    gpu: bool = True,
+    accelerator: str = DEFAULT_ACCELERATOR,
     metric_dataset: str | None = None,
 ) -> dict[str, Any]:
     """The metadata of a private, offline script kernel on the competition's data.
@@ -34,9 +45,12 @@ def kernel_metadata(
     and the two must agree.
     """
     _, slug = check_kernel_id(kernel_id)
-    if metric_dataset is not None and metric_dataset.count("/") != 1:
-        raise ValueError(f"metric dataset must look like owner/slug, got {metric_dataset!r}")
-    return {
+    if accelerator not in ACCELERATORS:
+        raise ValueError(f"accelerator must be one of {', '.join(ACCELERATORS)}, got {accelerator!r}")
+    if metric_dataset is not None:
+        check_dataset_id(metric_dataset)
+    machine_shape, gpu, tpu = ACCELERATORS[accelerator]
+    metadata = {
         "id": kernel_id,
         "title": slug.replace("-", " "),
         "code_file": code_file,
@@ -44,10 +58,21 @@ def kernel_metadata(
         "kernel_type": "script",
         "is_private": True,
         "enable_gpu": gpu,
-        "enable_tpu": False,
+        "enable_tpu": tpu,
         "enable_internet": False,
         "competition_sources": [COMPETITION],
         "dataset_sources": [metric_dataset] if metric_dataset else [],
         "kernel_sources": [],
         "model_sources": [],
     }
+    if machine_shape:
+        metadata["machine_shape"] = machine_shape
+    return metadata
+
+
+def check_dataset_id(dataset: str) -> str:
+    """``owner/slug`` of a Kaggle dataset; ValueError when it cannot be one."""
+    owner, _, slug = dataset.partition("/")
+    if not owner or not slug or "/" in slug:
+        raise ValueError(f"metric dataset must look like owner/slug, got {dataset!r}")
+    return dataset

@@ -43,6 +43,22 @@ def test_fetch_downloads_extracts_and_is_found(fake_kaggle, tmp_path, archive):
     assert_no_secret(fake_kaggle, result.output)
 
 
+def test_fetch_finds_the_archive_by_the_name_the_client_gave_it(fake_kaggle, tmp_path, archive):
+    # the client names the file <slug>.<extension of the download URL>: not always .zip
+    fake_kaggle.add_competition(SLUG, archive, file_name="archive-v2.data")
+    result = fetch(tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    assert len(find_competition_data(tmp_path / "data").photos.names) == 10
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [SLUG]
+
+
+def test_a_download_that_is_not_a_zip_is_one_line(fake_kaggle, tmp_path):
+    fake_kaggle.add_competition(SLUG, b"<html>maintenance</html>")
+    result = fetch(tmp_path / "data")
+    assert result.exit_code == 1 and "Kaggle's download is not a zip archive" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_second_fetch_does_nothing_and_says_so(fake_kaggle, tmp_path, archive):
     fake_kaggle.add_competition(SLUG, archive)
     assert fetch(tmp_path).exit_code == 0
@@ -105,7 +121,8 @@ def test_missing_credentials_say_how_to_set_them(fake_kaggle, tmp_path, monkeypa
     result = fetch(tmp_path)
     assert result.exit_code == 1
     assert "no Kaggle credentials found" in result.output
-    assert "KAGGLE_USERNAME" in result.output and "kaggle.json" in result.output
+    for way in ("KAGGLE_API_TOKEN", "~/.kaggle/access_token", "KAGGLE_USERNAME", "kaggle.json", "kaggle auth login"):
+        assert way in result.output
     assert "Traceback" not in result.output
 
 

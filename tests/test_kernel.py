@@ -11,9 +11,11 @@ import pytest
 
 from kernel.bundle import BundleConfig, write_bundle
 from submission import validate_zip
-from toolkit.synthetic import LAYOUTS, make_photos, write_dataset
+from toolkit.synthetic import make_photos, write_dataset
 
-BUDGET_S = 30
+BUDGET_S = 20
+# where the competition's data has been mounted under /kaggle/input: 2019, until 2025, since
+MOUNTS = {"2019": "", "until-2025": "generative-dog-images", "2026": "competitions/generative-dog-images"}
 TINY = {"bottleneck": 64, "batch_size": 32, "memorize_epochs": 3, "coach_rounds": 4}
 
 # Runs the script as __main__ with every network connection refused.
@@ -69,10 +71,12 @@ def run_kernel(script, input_root, working, tmp_path, budget=BUDGET_S):
     return done, time.monotonic() - start
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_the_kernel_writes_a_valid_zip_within_its_budget_in_every_layout(script, photos, tmp_path, layout):
+@pytest.mark.parametrize("layout", ["zips", "nested"])  # zipped, and extracted as kernels see it
+@pytest.mark.parametrize("mount", MOUNTS)
+def test_the_kernel_writes_a_valid_zip_within_its_budget_on_every_mount(script, photos, tmp_path, mount, layout):
     input_root = tmp_path / "input"
-    write_dataset(input_root / "generative-dog-images", photos, layout)
+    write_dataset(input_root / MOUNTS[mount], photos, layout)
+    (input_root / "datasets" / "someone" / "other-data").mkdir(parents=True)  # another attached input
     working = tmp_path / "working"
     done, seconds = run_kernel(script, input_root, working, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -87,11 +91,17 @@ def test_the_kernel_writes_a_valid_zip_within_its_budget_in_every_layout(script,
     assert list((tmp_path / "empty").iterdir()) == []
 
 
-def test_the_kernel_reports_missing_data_and_fails(script, tmp_path):
-    (tmp_path / "input").mkdir()
+def test_the_kernel_reports_missing_data_with_a_listing_of_its_input(script, tmp_path):
+    (tmp_path / "input" / "datasets" / "someone" / "gan-metric").mkdir(parents=True)
+    (tmp_path / "input" / "datasets" / "someone" / "gan-metric" / "classify_image_graph_def.pb").write_bytes(b"x")
+    (tmp_path / "input" / "competitions" / "some-other-competition").mkdir(parents=True)
     done, _ = run_kernel(script, tmp_path / "input", tmp_path / "working", tmp_path, budget=20)
     assert done.returncode == 1
-    assert "no competition photos found" in done.stdout
+    assert "no competition photos found" in done.stdout and "the kernel's input holds:" in done.stdout
+    listing = [line.split("]", 1)[1].strip() for line in done.stdout.splitlines() if "]     " in line]
+    assert listing[:4] == ["competitions/", "some-other-competition/", "datasets/", "someone/"]
+    assert "gan-metric/" not in listing  # two levels only
+    assert "dogkit fetch" not in done.stdout and "Traceback" not in done.stdout + done.stderr
     assert not (tmp_path / "working" / "images.zip").exists()
 
 

@@ -93,20 +93,47 @@ def test_parse_annotation(photos):
 # ------------------------------------------------------------------ discovery
 
 
+# where the data has sat under /kaggle/input: 2019, until 2025, since (competitions/<slug>/)
+INPUT_MOUNTS = ("", "generative-dog-images", "competitions/generative-dog-images")
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("under_competition_folder", [False, True])
-def test_discovery_finds_every_layout(tmp_path, photos, layout, under_competition_folder):
-    base = tmp_path / "generative-dog-images" if under_competition_folder else tmp_path
-    write_dataset(base, photos, layout)
+@pytest.mark.parametrize("mount", INPUT_MOUNTS)
+def test_discovery_finds_every_layout_under_every_mount(tmp_path, photos, layout, mount):
+    (tmp_path / "datasets" / "someone" / "gan-metric").mkdir(parents=True)  # other inputs beside it
+    write_dataset(tmp_path / mount, photos, layout)
     data = find_competition_data(tmp_path)
     assert len(data.photos.names) == len(photos)
     assert data.annotations is not None and len(data.annotations.names) == len(photos)
     assert data.photos.in_zip == data.annotations.in_zip == (layout == "zips")
+    assert data.photos.root.is_relative_to(tmp_path / mount)
+
+
+def test_discovery_searches_four_folders_down_and_no_further(tmp_path, photos):
+    write_dataset(tmp_path / "a" / "b" / "c", photos, "nested")  # photos at a/b/c/all-dogs/all-dogs: depth 3
+    assert len(find_competition_data(tmp_path).photos.names) == len(photos)
+    write_dataset(tmp_path / "deep" / "a" / "b" / "c" / "d" / "e", photos, "zips")
+    assert find_competition_data(tmp_path / "deep" / "a").photos.in_zip  # the zips' folder: 4 down
+    with pytest.raises(DogkitError, match="no competition photos found"):
+        find_competition_data(tmp_path / "deep")  # 5 down
+
+
+def test_discovery_takes_annotations_from_another_input_when_the_photos_have_none(tmp_path, photos):
+    write_dataset(
+        tmp_path / "competitions" / "generative-dog-images",
+        photos,
+        "flat",
+        without_annotation=frozenset(p.photo_id for p in photos),
+    )
+    write_dataset(tmp_path / "datasets" / "me" / "dog-annotations", photos, "double")
+    data = find_competition_data(tmp_path)
+    assert data.photos.root == tmp_path / "competitions" / "generative-dog-images" / "all-dogs"
+    assert data.annotations.root == tmp_path / "datasets" / "me" / "dog-annotations" / "Annotation" / "Annotation"
 
 
 def test_discovery_explains_what_it_looked_for(tmp_path):
     (tmp_path / "nothing").mkdir()
-    with pytest.raises(DogkitError, match="no competition photos found .*all-dogs.*dogkit fetch"):
+    with pytest.raises(DogkitError, match="no competition photos found .*all-dogs.*4 folders down.*dogkit fetch"):
         find_competition_data(tmp_path)
 
 

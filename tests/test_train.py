@@ -276,3 +276,58 @@ def test_zip_members_are_flat_pngs(tiny_run, tmp_path):
     invoke("pack", "--run", run, "--out", tmp_path / "i.zip", "--count", 20)
     with zipfile.ZipFile(tmp_path / "i.zip") as archive:
         assert archive.namelist()[:2] == ["00000.png", "00001.png"]
+
+
+AUTO_STRATEGY_SCRIPT = """
+import logging, os
+import numpy as np
+from toolkit.backend import tf
+from toolkit import distribute
+from toolkit.errors import DogkitError
+from toolkit.memorizer import MemorizerConfig
+from toolkit.train_memorizer import MemorizerTrainer
+from tests.conftest import varied_images
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+# two logical CPUs stand in for Kaggle's two T4s: auto must time one device against mirrored
+real = tf.config.list_logical_devices
+tf.config.list_logical_devices = lambda kind=None: real("CPU") if kind == "GPU" else real(kind)
+images = np.stack(varied_images(64, seed=3))
+probe = MemorizerTrainer.strategy_probe(MemorizerConfig(bottleneck=64, batch_size=32), images, jit=False)
+strategy = distribute.select_strategy("auto", probe)
+print("chosen", type(strategy).__name__)
+
+os.environ["TPU_NAME"] = "local"  # as on a TPU machine whose TensorFlow has no TPU support
+tf.config.list_logical_devices = real
+print("fallback", type(distribute.select_strategy("auto")).__name__)
+try:
+    distribute.select_strategy("tpu")
+except DogkitError as exc:
+    print("explicit", str(exc)[:40])
+"""
+
+
+def test_auto_strategy_times_mirrored_against_one_device_and_falls_back_from_a_tpu(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", AUTO_STRATEGY_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DOGKIT_LOGICAL_CPUS": "2"},
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr
+    [trial] = [line for line in done.stderr.splitlines() if line.startswith("strategy trial:")]
+    timings = dict(
+        (part.rsplit(" ", 2)[0], float(part.rsplit(" ", 2)[1]))
+        for part in trial.split(": ", 1)[1].split("; ")[0].split(", ")
+    )
+    assert set(timings) == {"mirrored over 2 GPUs", "one GPU"}
+    faster = "mirrored over 2 GPUs" if timings["mirrored over 2 GPUs"] < 0.95 * timings["one GPU"] else "one GPU"
+    assert trial.endswith(f"training on {faster}")
+    chosen = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert chosen["chosen"] == ("MirroredStrategy" if faster.startswith("mirrored") else "_DefaultDistributionStrategy")
+    assert chosen["fallback"] == "_DefaultDistributionStrategy"
+    [fallback] = [line for line in done.stderr.splitlines() if line.startswith("a TPU is attached")]
+    assert "no TPU that TensorFlow can use (NotFoundError" in fallback and fallback.endswith("the default strategy")
+    assert chosen["explicit"].startswith("no TPU that TensorFlow can use")

@@ -10,6 +10,7 @@ runtime, so that the mirrored strategy can be exercised on a machine without GPU
 """
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -51,5 +52,8 @@ with _captured_stderr():
             tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * _logical_cpus
         )
     tf.config.list_logical_devices()  # start the runtime now, while its start-up lines are captured
+
+# tf.distribute logs every reduction at INFO; dogkit's own INFO lines are the ones a user reads
+logging.getLogger("tensorflow").setLevel(logging.WARNING)
 
 __all__ = ["keras", "tf"]

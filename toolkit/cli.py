@@ -66,7 +66,8 @@ def cli(ctx: click.Context, quiet: bool) -> None:
 def fetch(competition: str, dest: str, force: bool) -> None:
     """Download the competition's data with the Kaggle API.
 
-    Needs Kaggle credentials (KAGGLE_USERNAME/KAGGLE_KEY or kaggle.json) and the competition's
+    Needs Kaggle credentials (an API token in KAGGLE_API_TOKEN or ~/.kaggle/access_token, the
+    legacy KAGGLE_USERNAME/KAGGLE_KEY or kaggle.json, or `kaggle auth login`) and the competition's
     rules accepted on kaggle.com. Extracts the archive and its inner zips into DEST/COMPETITION.
     """
     from pathlib import Path
@@ -552,20 +553,26 @@ def demo(out, budget) -> None:
     click.echo(f"  data report  {result.data_report}  (crops: {result.contact_sheet})")
 
 
-def _default_kernel_id() -> str:
-    from .kaggle_client import username
+def _default_kernel_id(model: str) -> str:
+    """``<the signed-in user>/dogkit-<model>``, saying whose account that is and how dogkit knows."""
+    from .kaggle_client import whoami
 
-    user = username()
-    if not user:
-        raise click.UsageError("pass --kernel-id OWNER/SLUG (no Kaggle username found in the credentials)")
-    return f"{user}/dogkit-memorizer"
+    identity = whoami()
+    click.echo(f"Kaggle user: {identity}")
+    return f"{identity.username}/dogkit-{model}"
 
 
 @cli.command()
 @click.option("--out", type=click.Path(file_okay=False), default="build/kernel", show_default=True)
-@click.option("--kernel-id", default=None, help="OWNER/SLUG on Kaggle [default: YOUR_USERNAME/dogkit-memorizer].")
+@click.option("--kernel-id", default=None, help="OWNER/SLUG on Kaggle [default: the signed-in user's dogkit-MODEL].")
 @click.option("--budget", default="8h30m", show_default=True, help="Time for the whole kernel run (Kaggle allows 9h).")
-@click.option("--gpu/--no-gpu", default=True, show_default=True, help="Ask Kaggle for a GPU.")
+@click.option(
+    "--accelerator",
+    type=click.Choice(["none", "gpu", "gpu-t4x2", "tpu"]),
+    default="gpu-t4x2",
+    show_default=True,
+    help="What Kaggle runs the kernel on: none (CPU), gpu (Kaggle's default GPU), gpu-t4x2 (two T4s), tpu (TPU v5e-8).",
+)
 @click.option("--model", type=click.Choice(["memorizer"]), default="memorizer", show_default=True)
 @click.option("--option", "options", multiple=True, metavar="NAME=VALUE", help="A model option (repeatable).")
 @click.option(
@@ -574,7 +581,7 @@ def _default_kernel_id() -> str:
     metavar="OWNER/SLUG",
     help="Attach a dataset holding classify_image_graph_def.pb, so that the kernel scores itself.",
 )
-def bundle(out, kernel_id, budget, gpu, model, options, metric_dataset) -> None:
+def bundle(out, kernel_id, budget, accelerator, model, options, metric_dataset) -> None:
     """Write the single-file Kaggle kernel and its metadata."""
     from pathlib import Path
 
@@ -587,9 +594,9 @@ def bundle(out, kernel_id, budget, gpu, model, options, metric_dataset) -> None:
         result = write_bundle(
             BundleConfig(
                 out=Path(out),
-                kernel_id=kernel_id or _default_kernel_id(),
+                kernel_id=kernel_id or _default_kernel_id(model),
                 budget=budget,
-                gpu=gpu,
+                accelerator=accelerator,
                 model=model,
                 model_options=_model_options(options),
                 metric_dataset=metric_dataset,
@@ -621,25 +628,44 @@ def bundle(out, kernel_id, budget, gpu, model, options, metric_dataset) -> None:
     help="Seconds between status checks with --wait.",
 )
 def push(folder, wait, poll) -> None:
-    """Push the kernel to Kaggle as a new version (and run it)."""
+    """Push the kernel to Kaggle as a new version (and run it).
+
+    The run's timeout is its bundled budget plus 15 minutes (at most Kaggle's 9 hours). With
+    --wait, follows that very version (not the kernel's previous run) and rides out rate limits,
+    server errors and network drops, a line each.
+    """
     from . import kaggle_ops
+    from .budget import format_seconds
 
     result = kaggle_ops.push(folder)
-    click.echo(f"pushed {result.kernel} version {result.version}: {result.url}")
+    timeout = f" (timeout {format_seconds(result.timeout_s)})" if result.timeout_s else ""
+    click.echo(f"pushed {result.kernel} version {result.version}{timeout}: {result.url}")
+    versioned = f"{result.kernel}/{result.version}"
     if wait:
-        final = kaggle_ops.wait(
-            result.kernel, poll_seconds=poll, on_change=lambda s: click.echo(f"{s.kernel}: {s.state.lower()}")
+        kaggle_ops.wait(
+            result.kernel,
+            result.version,
+            poll_seconds=poll,
+            on_change=lambda s: click.echo(f"{s.kernel}: {s.state.lower()}"),
+            on_retry=lambda line: click.echo(line, err=True),
         )
-        click.echo(f"{final.kernel} version {result.version} complete; next: dogkit output {result.kernel}")
+        click.echo(f"{versioned} complete; next: dogkit output {versioned}")
+    else:
+        click.echo(f"next: dogkit status {versioned}")
 
 
 @cli.command()
 @click.argument("kernel", metavar="OWNER/SLUG[/VERSION]")
 def status(kernel) -> None:
-    """Show a kernel run's status."""
+    """Show a kernel run's status (without VERSION: the newest version's run, by its number)."""
     from . import kaggle_ops
+    from .kaggle_client import connect
 
-    current = kaggle_ops.status(kernel)
+    kaggle_ops.check_kernel_id(kernel, allow_version=True)
+    api = connect()
+    if kernel.count("/") == 1:
+        kernel = f"{kernel}/{kaggle_ops.latest_version(kernel, api)}"
+    current = kaggle_ops.status(kernel, api)
     click.echo(f"{current.kernel}: {current.state.lower()}" + (f" ({current.failure})" if current.failure else ""))
     if current.state == "ERROR":
         sys.exit(1)
@@ -651,11 +677,17 @@ def status(kernel) -> None:
     "--dest", type=click.Path(file_okay=False), default=None, help="Folder for the files [default: SLUG-output]."
 )
 def output(kernel, dest) -> None:
-    """Download a kernel run's output files and log."""
+    """Download a kernel run's output files and log (without VERSION: the newest version's)."""
     from . import kaggle_ops
+    from .kaggle_client import connect
 
+    kaggle_ops.check_kernel_id(kernel, allow_version=True)
+    api = connect()
+    if kernel.count("/") == 1:
+        kernel = f"{kernel}/{kaggle_ops.latest_version(kernel, api)}"
+        click.echo(f"{kernel} is the newest version")
     dest = dest or f"{kernel.split('/')[1]}-output"
-    files = kaggle_ops.output(kernel, dest)
+    files = kaggle_ops.output(kernel, dest, api)
     for path in files:
         click.echo(str(path))
     click.echo(f"{len(files)} files from {kernel} in {dest}")
@@ -663,7 +695,9 @@ def output(kernel, dest) -> None:
 
 @cli.command()
 @click.option("--kernel", required=True, metavar="OWNER/SLUG", help="The kernel whose images.zip to submit.")
-@click.option("--version", type=click.IntRange(min=1), default=None, help="Kernel version [default: the latest].")
+@click.option(
+    "--version", type=click.IntRange(min=1), default=None, help="Kernel version [default: the latest complete one]."
+)
 @click.option("-m", "--message", required=True, help="Submission description.")
 @click.option("--competition", default="generative-dog-images", show_default=True)
 def submit(kernel, version, message, competition) -> None:
@@ -682,9 +716,12 @@ def submit(kernel, version, message, competition) -> None:
         version=version,
         competition=competition,
         score_files=sorted(Path.cwd().glob("**/score.json"))[:50],
+        say=click.echo,
     )
-    which = f"{kernel} version {version}" if version else kernel
-    click.echo(f"submitted {which} to {competition}" + (f": {result.message}" if result.message else ""))
+    answer = f": {result.message}" if result.message else ""
+    click.echo(f"submitted {kernel} version {result.version} to {competition}{answer}")
+    if result.submissions_left is not None:
+        click.echo(f"submissions left today: {result.submissions_left}")
     if result.local_score:
         click.echo("local score of this images.zip: ", nl=False)
         _echo_score(result.local_score)

@@ -21,7 +21,6 @@ _PHOTO_DIRS = ("all-dogs/all-dogs", "all-dogs")
 _PHOTO_ZIPS = ("all-dogs.zip",)
 _ANNOTATION_DIRS = ("annotation/Annotation", "Annotation/Annotation", "Annotation", "annotation")
 _ANNOTATION_ZIPS = ("Annotation.zip", "annotation.zip")
-_COMPETITION_FOLDER = "generative-dog-images"
 
 
 @dataclass(frozen=True)
@@ -116,29 +115,91 @@ def _annotations_in(base: Path) -> FileSet | None:
     return _first_found(base, _ANNOTATION_DIRS, lambda n: n.count("/") == 1, _ANNOTATION_ZIPS, _is_annotation)
 
 
-def find_competition_data(root: str | os.PathLike) -> CompetitionData:
-    """Locate the photos and annotations under ``root`` (see the module docstring).
+SEARCH_DEPTH = 4  # folders below the root searched for the data (competitions/<slug>/all-dogs/all-dogs)
 
-    ``root`` may be the competition folder itself, a folder holding ``generative-dog-images/``
-    (such as ``/kaggle/input``), or a folder with the competition's data one level down.
+
+class DataNotFound(DogkitError):
+    """No competition photos under ``root``; ``hint`` says what to do (left out inside a kernel)."""
+
+    def __init__(self, root: Path, hint: str = "run `dogkit fetch` first"):
+        self.root = root
+        looked = ", ".join(f"{name}/" for name in _PHOTO_DIRS) + ", " + ", ".join(_PHOTO_ZIPS)
+        self.detail = f"{root}: no competition photos found (looked for {looked} up to {SEARCH_DEPTH} folders down)"
+        super().__init__(f"{self.detail}; {hint}" if hint else self.detail)
+
+
+def _skipped_folder(name: str) -> bool:
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def candidate_bases(root: Path, depth: int = SEARCH_DEPTH) -> list[Path]:
+    """``root`` and every folder below it down to ``depth`` levels, shallowest first, by name within a level.
+
+    Photo folders hold thousands of files and no folders worth entering; listing each folder once
+    (``os.scandir``) keeps the walk quick.
+    """
+    bases, level = [], [root]
+    for _ in range(depth + 1):
+        bases += level
+        below = []
+        for folder in level:
+            try:
+                with os.scandir(folder) as entries:
+                    below += sorted(
+                        Path(e.path) for e in entries if e.is_dir(follow_symlinks=True) and not _skipped_folder(e.name)
+                    )
+            except OSError:
+                continue
+        level = below
+    return bases
+
+
+def find_competition_data(root: str | os.PathLike, hint: str = "run `dogkit fetch` first") -> CompetitionData:
+    """Locate the photos and annotations under ``root`` (see the module docstring), at any depth down
+    to ``SEARCH_DEPTH``: the shallowest folder holding the photos wins, and the annotations are taken
+    from the same folder, else from the shallowest folder anywhere that holds them.
+
+    ``root`` may be the competition folder itself, ``/kaggle/input`` (whose layout has changed over
+    the years: ``generative-dog-images/``, ``competitions/generative-dog-images/``, datasets under
+    ``datasets/<owner>/<slug>/``), or any folder with the data somewhere below.
 
     Raises:
-        DogkitError: no photos found; the message lists where dogkit looked.
+        DataNotFound: no photos found; the message lists where dogkit looked, then ``hint``.
     """
     root = Path(root)
     if not root.is_dir():
         raise DogkitError(f"{root}: not a folder")
-    bases = [root, root / _COMPETITION_FOLDER]
-    bases += sorted(p for p in root.iterdir() if p.is_dir() and p not in bases)
+    bases = candidate_bases(root)
     for base in bases:
         photos = _photos_in(base)
         if photos is not None:
-            return CompetitionData(photos=photos, annotations=_annotations_in(base))
-    looked = ", ".join(_PHOTO_DIRS + _PHOTO_ZIPS)
-    raise DogkitError(
-        f"{root}: no competition photos found (looked for {looked}, also under {_COMPETITION_FOLDER}/ "
-        "and one folder down); run `dogkit fetch` first"
-    )
+            annotations = _annotations_in(base)
+            if annotations is None:
+                annotations = next((found for b in bases if (found := _annotations_in(b)) is not None), None)
+            return CompetitionData(photos=photos, annotations=annotations)
+    raise DataNotFound(root, hint)
+
+
+def folder_listing(root: str | os.PathLike, depth: int = 2, per_folder: int = 12) -> list[str]:
+    """A short listing of what lies under ``root`` (``depth`` levels; long folders cut), one line each."""
+    lines: list[str] = []
+
+    def visit(folder: Path, level: int) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            lines.append(f"{'  ' * level}(unreadable: {exc.strerror or exc})")
+            return
+        for entry in entries[:per_folder]:
+            is_dir = entry.is_dir(follow_symlinks=True)
+            lines.append(f"{'  ' * level}{entry.name}{'/' if is_dir else ''}")
+            if is_dir and level + 1 < depth:
+                visit(Path(entry.path), level + 1)
+        if len(entries) > per_folder:
+            lines.append(f"{'  ' * level}... and {len(entries) - per_folder} more")
+
+    visit(Path(root), 0)
+    return lines or ["(empty)"]
 
 
 def _is_image(name: str) -> bool:

@@ -1,5 +1,12 @@
 """Choosing a ``tf.distribute`` strategy: ``auto``, ``none``, ``mirrored`` or ``tpu``.
 
+``auto`` picks a TPU when one is present and TensorFlow can start it (Kaggle's TPU image ships
+``tensorflow-cpu``, which cannot: then the default strategy, with a line saying so). With two or
+more GPUs (Kaggle's T4 x2) it does not assume that splitting each batch pays: the gain depends on
+how much work a step holds against what the replicas must exchange and wait for, and a small
+model's step loses. When the model can build a trial step, both are timed on the machine itself
+and the faster is kept; the choice and both figures go to the log.
+
 Without GPUs, ``mirrored`` mirrors over the CPU's logical devices (see ``DOGKIT_LOGICAL_CPUS``
 in ``toolkit.backend``), which is how the mirrored path is tested.
 """
@@ -8,39 +15,94 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable
 
 from .backend import tf
 from .errors import DogkitError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("dogkit")
 
 STRATEGIES = ("auto", "none", "mirrored", "tpu")
+TRIAL_WARMUP_STEPS = 3  # the first steps compile
+TRIAL_STEPS = 10
+
+# builds the model under a strategy and returns one training step to time
+StepProbe = Callable[[object], Callable[[], object]]
 
 
 def _tpu_strategy():
     try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        # "local": the TPU of this machine (a TPU VM, as on Kaggle), found without asking a metadata server
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME") or "local")
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
-    except (ValueError, RuntimeError, tf.errors.OpError) as exc:
-        raise DogkitError(f"--strategy tpu: no TPU found ({exc})") from None
-    return tf.distribute.TPUStrategy(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    except Exception as exc:  # ValueError, NotFoundError, RuntimeError...: TF without TPU support says it many ways
+        first_line = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise DogkitError(f"no TPU that TensorFlow can use ({type(exc).__name__}: {first_line})") from None
 
 
 def _tpu_present() -> bool:
     return bool(os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR") or os.path.exists("/dev/accel0"))
 
 
-def select_strategy(name: str = "auto"):
-    """The strategy for ``name``; ``auto``: TPU if found, mirrored with 2+ GPUs, else the default."""
+def seconds_per_step(step: Callable[[], object], warmup: int = TRIAL_WARMUP_STEPS, steps: int = TRIAL_STEPS) -> float:
+    """Mean wall seconds of ``step`` after ``warmup`` calls (``step`` must wait for its result)."""
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
+CLEAR_WIN = 0.95  # a later candidate must be this much faster than an earlier one to be chosen over it
+
+
+def faster_strategy(candidates: dict[str, object], probe: StepProbe) -> tuple[object, dict[str, float]]:
+    """The fastest candidate by a timed trial step, and each one's seconds per step (logged).
+
+    ``candidates`` come in order of preference: a later one wins only by a clear margin, so that
+    measurement noise never trades a simple strategy for a complicated one that is no faster.
+    """
+    timings = {name: seconds_per_step(probe(strategy)) for name, strategy in candidates.items()}
+    best = next(iter(timings))
+    for name, seconds in timings.items():
+        if seconds < CLEAR_WIN * timings[best]:
+            best = name
+    figures = ", ".join(f"{name} {seconds * 1e3:.1f} ms/step" for name, seconds in timings.items())
+    log.info("strategy trial: %s; training on %s", figures, best)
+    return candidates[best], timings
+
+
+def select_strategy(name: str = "auto", probe: StepProbe | None = None):
+    """The strategy for ``name``.
+
+    ``auto``: TPU if one starts, else with 2+ GPUs the faster of mirrored and one GPU by a timed trial
+    of ``probe`` (mirrored when there is no probe), else the default strategy.
+    """
     if name not in STRATEGIES:
         raise DogkitError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
     gpus = tf.config.list_logical_devices("GPU")
-    if name == "tpu" or (name == "auto" and _tpu_present()):
+    if name == "tpu":
         return _tpu_strategy()
-    if name == "mirrored" or (name == "auto" and len(gpus) > 1):
+    if name == "auto" and _tpu_present():
+        try:
+            return _tpu_strategy()
+        except DogkitError as exc:
+            log.warning("a TPU is attached but %s; training with the default strategy", exc)
+            return tf.distribute.get_strategy()
+    if name == "mirrored":
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "auto" and len(gpus) > 1:
+        mirrored = tf.distribute.MirroredStrategy(devices=[d.name for d in gpus])
+        if probe is None:
+            return mirrored
+        one = tf.distribute.get_strategy()  # places everything on the first GPU
+        strategy, _ = faster_strategy({"one GPU": one, f"mirrored over {len(gpus)} GPUs": mirrored}, probe)
+        return strategy
     return tf.distribute.get_strategy()
 
 

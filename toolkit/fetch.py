@@ -119,6 +119,27 @@ def _holds_the_data(folder: Path) -> bool:
         return False
 
 
+def downloaded_archive(folder: Path, competition: str) -> Path:
+    """The file the client wrote for ``competition`` in ``folder``: ``<competition>.<extension>``, the
+    extension taken from the download URL (so not always ``.zip``); the newest if several.
+
+    Raises:
+        DogkitError: no such file, or it is not a zip archive.
+    """
+    written = [
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.name.startswith(f"{competition}.") and not p.name.endswith(".kaggle-partial")
+    ]
+    if not written:
+        found = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
+        raise DogkitError(f"competition '{competition}': the download finished but {folder} holds {found}")
+    archive = max(written, key=lambda p: p.stat().st_mtime_ns)
+    if not zipfile.is_zipfile(archive):
+        raise DogkitError(f"{archive}: Kaggle's download is not a zip archive; run `dogkit fetch --force`")
+    return archive
+
+
 def fetch(config: FetchConfig) -> FetchResult:
     """Download and extract the competition's data into ``config.dest / config.competition``.
 
@@ -140,9 +161,7 @@ def fetch(config: FetchConfig) -> FetchResult:
         api.competition_download_files(
             config.competition, path=str(download_dir), force=config.force, quiet=not sys.stderr.isatty()
         )
-    archive = download_dir / f"{config.competition}.zip"
-    if not archive.is_file():
-        raise DogkitError(f"{subject}: the download finished but {archive} is missing")
+    archive = downloaded_archive(download_dir, config.competition)
 
     staging = dest / f".{config.competition}.partial"
     shutil.rmtree(staging, ignore_errors=True)

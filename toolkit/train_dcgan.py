@@ -66,6 +66,17 @@ class DcganTrainer:
 
         self._step = distributed_step
 
+    @classmethod
+    def strategy_probe(cls, config: DcganConfig, images: np.ndarray, jit: bool = True):
+        """An adversarial step under a given strategy, for timing one GPU against mirrored."""
+        rows = np.arange(min(config.batch_size, len(images)))
+
+        def probe(strategy):
+            trainer = cls(config, images[rows], RunFolder("unused"), strategy, jit=jit)
+            return lambda: trainer.train_step(rows)
+
+        return probe
+
     def parameter_counts(self) -> dict[str, int]:
         return parameter_counts(self.config)
 

@@ -70,6 +70,21 @@ class MemorizerTrainer:
         self.grid_codes = np.concatenate([pure, mixed]).astype(np.int32)
         self.grid_weights = np.tile(np.array([config.mix, 1 - config.mix], np.float32), (len(self.grid_codes), 1))
 
+    @staticmethod
+    def strategy_probe(config: MemorizerConfig, images: np.ndarray, jit: bool = True):
+        """A coach step under a given strategy, for timing one GPU against mirrored: the coach is what a
+        strategy distributes (the memory trains on one device whatever the strategy)."""
+        n = len(choose_memorized(len(images), config.memorize, config.seed))
+
+        rows = np.arange(min(config.batch_size, n))
+
+        def probe(strategy):
+            targets = np.zeros((len(rows), 64, 64, 3), np.float32)
+            coach = Coach(strategy, n, config.bottleneck, targets, config.coach_lr, jit=jit, precision=config.precision)
+            return lambda: coach.train_step(rows)
+
+        return probe
+
     def parameter_counts(self) -> dict[str, int]:
         return parameter_counts(self.n, self.config.bottleneck)
 

@@ -295,7 +295,8 @@ def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> T
 
     from .distribute import describe, select_strategy
 
-    strategy = select_strategy(config.strategy)
+    probe = trainer_class.strategy_probe(model_config, images, jit=config.jit)
+    strategy = select_strategy(config.strategy, probe)
     trainer = trainer_class(model_config, images, run, strategy, jit=config.jit)
     if not run.exists():
         run.write_config(
