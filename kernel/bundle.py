@@ -100,7 +100,7 @@ def module_closure(entries: list[str], root: Path | None = None) -> list[str]:
 
 def dynamic_modules() -> list[str]:
     """Modules the kernel loads by name rather than by an import statement (the model trainers)."""
-    from toolkit.training import MODELS
+    from toolkit.train.loop import MODELS
 
     return sorted({module for module, _, _ in MODELS.values()})
 
@@ -190,8 +190,8 @@ def write_bundle(config: BundleConfig) -> BundleResult:
         ValueError: a kernel id or metric dataset that Kaggle would not accept.
     """
     from submission import atomic_path
-    from toolkit.budget import parse_budget
-    from toolkit.kaggle_ops import BUNDLE_SETTINGS
+    from toolkit.kaggle.kernels import BUNDLE_SETTINGS
+    from toolkit.train.budget import parse_budget
 
     budget_s = parse_budget(config.budget)  # fail now, not on Kaggle
     metadata = kernel_metadata(

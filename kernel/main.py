@@ -34,10 +34,10 @@ class _ElapsedFormatter(logging.Formatter):
 def run_kernel(settings: dict[str, Any], started: float | None = None) -> int:
     """Run the bundled job; returns the process exit status (0: images.zip written)."""
     from toolkit import __version__
-    from toolkit.budget import parse_budget
-    from toolkit.discovery import DataNotFound, folder_listing
+    from toolkit.data.discovery import DataNotFound, folder_listing
     from toolkit.errors import DogkitError
     from toolkit.pipeline import PipelineConfig, run_pipeline
+    from toolkit.train.budget import parse_budget
 
     started = time.monotonic() if started is None else started
     handler = logging.StreamHandler(sys.stdout)

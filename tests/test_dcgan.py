@@ -12,7 +12,8 @@ from submission import validate_zip
 from tests.conftest import write_crop_cache
 from toolkit.backend import keras, tf
 from toolkit.cli import cli
-from toolkit.dcgan import (
+from toolkit.models.dcgan.model import flip_images
+from toolkit.models.dcgan.networks import (
     DcganConfig,
     RadfordConfig,
     build_dcgan_discriminator,
@@ -20,7 +21,6 @@ from toolkit.dcgan import (
     build_radford_discriminator,
     build_radford_generator,
 )
-from toolkit.train_dcgan import flip_images
 
 
 def invoke(*args):

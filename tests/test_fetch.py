@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from toolkit.cli import cli
-from toolkit.discovery import find_competition_data
+from toolkit.data.discovery import find_competition_data
+from toolkit.data.synthetic import competition_archive, make_photos
 from toolkit.errors import DogkitError
-from toolkit.fetch import safe_extract
-from toolkit.synthetic import competition_archive, make_photos
+from toolkit.kaggle.fetch import safe_extract
 
 SLUG = "generative-dog-images"
 
@@ -184,7 +184,7 @@ def test_fetch_refuses_an_evil_archive_and_writes_nothing_outside(fake_kaggle, t
 
 
 def test_data_already_there_is_not_fetched_again(fake_kaggle, tmp_path):
-    from toolkit.synthetic import write_dataset
+    from toolkit.data.synthetic import write_dataset
 
     write_dataset(tmp_path / SLUG, make_photos(3, seed=1), "flat")
     (tmp_path / SLUG / "my_notes.txt").write_text("keep me")

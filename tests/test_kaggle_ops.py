@@ -130,10 +130,10 @@ def test_bundle_embeds_what_the_kernel_needs_and_nothing_for_the_command_line(ke
     text = (kernel_dir / "dogkit_kernel.py").read_text()
     code = text.split('CODE = """')[1].split('"""')[0]
     names = zipfile.ZipFile(io.BytesIO(base64.b64decode(code))).namelist()
-    for needed in ("kernel/main.py", "toolkit/pipeline.py", "toolkit/train_memorizer.py", "submission/writer.py"):
-        assert needed in names
-    for unneeded in ("toolkit/cli.py", "toolkit/fetch.py", "toolkit/kaggle_client.py", "toolkit/kaggle_ops.py"):
-        assert unneeded not in names
+    needed = ("kernel/main.py", "toolkit/pipeline.py", "toolkit/models/memorizer/model.py", "submission/writer.py")
+    assert set(needed) <= set(names)
+    unneeded = ("toolkit/cli.py", "toolkit/kaggle/fetch.py", "toolkit/kaggle/client.py", "toolkit/kaggle/kernels.py")
+    assert not set(unneeded) & set(names)
     assert "/work/" not in text and "pip install" not in text
 
 

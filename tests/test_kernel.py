@@ -11,7 +11,7 @@ import pytest
 
 from kernel.bundle import BundleConfig, write_bundle
 from submission import validate_zip
-from toolkit.synthetic import make_photos, write_dataset
+from toolkit.data.synthetic import make_photos, write_dataset
 
 BUDGET_S = 20
 # where the competition's data has been mounted under /kaggle/input: 2019, until 2025, since

@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import varied_images
 from toolkit.backend import keras, tf
-from toolkit.memorizer import (
+from toolkit.models.memorizer.networks import (
     Coach,
     MemorizerConfig,
     MemoryTable,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from toolkit import mifid as mifid_module
-from toolkit.mifid import (
+from toolkit.metric import mifid as mifid_module
+from toolkit.metric.mifid import (
     MiFIDResult,
     feature_statistics,
     float32_cosine_error_bound,
@@ -264,7 +264,7 @@ def test_retry_with_offset_logs_a_warning(monkeypatch, caplog):
         return original(s1, s2)
 
     monkeypatch.setattr(mifid_module, "_product_eigenvalues", failing_once)
-    with caplog.at_level(logging.WARNING, logger="toolkit.mifid"):
+    with caplog.at_level(logging.WARNING, logger="toolkit.metric.mifid"):
         value = frechet_distance(mu1, sigma1, mu2, sigma2)
     assert "adding 1e-06" in caplog.text
     np.testing.assert_array_equal(calls[1][0], sigma1 + 1e-6 * np.eye(16))
@@ -278,7 +278,7 @@ def test_retry_with_offset_logs_a_warning(monkeypatch, caplog):
 
 def test_overflow_retries_then_raises(caplog):
     huge = 1e160 * np.eye(4)  # the product overflows to inf, with or without the offset
-    with caplog.at_level(logging.WARNING, logger="toolkit.mifid"), pytest.raises(ValueError, match="even with"):
+    with caplog.at_level(logging.WARNING, logger="toolkit.metric.mifid"), pytest.raises(ValueError, match="even with"):
         frechet_distance(np.zeros(4), huge, np.zeros(4), huge)
     assert "not finite" in caplog.text
 

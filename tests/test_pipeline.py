@@ -8,7 +8,7 @@ import time
 
 from submission import validate_zip
 from tests.test_score import write_standin_graph
-from toolkit.synthetic import make_photos, write_dataset
+from toolkit.data.synthetic import make_photos, write_dataset
 
 TINY = [
     "--option",

@@ -13,9 +13,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from toolkit.cli import cli
-from toolkit.discovery import find_competition_data
-from toolkit.errors import DogkitError
-from toolkit.prepare import (
+from toolkit.data.discovery import find_competition_data
+from toolkit.data.prepare import (
     PrepareConfig,
     center_square,
     draft_scale,
@@ -24,7 +23,8 @@ from toolkit.prepare import (
     prepare,
     square_from_box,
 )
-from toolkit.synthetic import LAYOUTS, Box, make_photos, voc_xml, write_dataset
+from toolkit.data.synthetic import LAYOUTS, Box, make_photos, voc_xml, write_dataset
+from toolkit.errors import DogkitError
 
 
 @pytest.fixture(scope="module")

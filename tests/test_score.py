@@ -23,9 +23,9 @@ from PIL import Image
 
 from submission import write_images_zip
 from tests.conftest import varied_images
-from toolkit import score as score_module
 from toolkit.errors import DogkitError
-from toolkit.features import (
+from toolkit.metric import score as score_module
+from toolkit.metric.features import (
     FEATURE_WIDTH,
     GRAPH_FILE,
     KERAS_LABEL,
@@ -36,8 +36,8 @@ from toolkit.features import (
     extractor_for_file,
     find_extractor,
 )
-from toolkit.mifid import mifid
-from toolkit.score import (
+from toolkit.metric.mifid import mifid
+from toolkit.metric.score import (
     JSON_KEYS,
     ScoreConfig,
     ScoreReport,
@@ -181,7 +181,10 @@ def expected_keras_features(model, images: np.ndarray) -> np.ndarray:
 
 
 def test_importing_score_does_not_import_tensorflow():
-    code = "import sys, toolkit.score, toolkit.features; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    code = (
+        "import sys, toolkit.metric.score, toolkit.metric.features; "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path.cwd())
     assert out.stdout.split() == ["False", "False"]
 

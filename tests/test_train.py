@@ -230,8 +230,8 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
 MIRRORED_SCRIPT = """
 import numpy as np
 from toolkit.backend import tf
-from toolkit.distribute import select_strategy
-from toolkit.memorizer import Coach
+from toolkit.train.distribute import select_strategy
+from toolkit.models.memorizer.networks import Coach
 from tests.conftest import varied_images
 
 strategy = select_strategy("mirrored")
@@ -244,9 +244,9 @@ losses = [coach.train_step(rows) for _ in range(30)]
 after = coach.mean_error(rows)
 print(type(strategy).__name__, strategy.num_replicas_in_sync, losses[0], losses[-1], before, after)
 
-from toolkit.dcgan import RadfordConfig
-from toolkit.runs import RunFolder
-from toolkit.train_dcgan import DcganTrainer
+from toolkit.models.dcgan.networks import RadfordConfig
+from toolkit.train.runs import RunFolder
+from toolkit.models.dcgan.model import DcganTrainer
 
 gan = DcganTrainer(RadfordConfig(batch_size=8), targets.astype(np.uint8), RunFolder("unused"), strategy)
 gan_losses = [gan.train_step(np.arange(8)) for _ in range(3)]
@@ -282,10 +282,10 @@ AUTO_STRATEGY_SCRIPT = """
 import logging, os
 import numpy as np
 from toolkit.backend import tf
-from toolkit import distribute
+from toolkit.train import distribute
 from toolkit.errors import DogkitError
-from toolkit.memorizer import MemorizerConfig
-from toolkit.train_memorizer import MemorizerTrainer
+from toolkit.models.memorizer.networks import MemorizerConfig
+from toolkit.models.memorizer.model import MemorizerTrainer
 from tests.conftest import varied_images
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")

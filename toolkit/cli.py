@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import click
 
-from . import __version__
-from .errors import DogkitError
+from toolkit import __version__
+from toolkit.errors import DogkitError
 
 
 class _Group(click.Group):
@@ -36,7 +36,7 @@ class _Group(click.Group):
 @contextlib.contextmanager
 def progress_bar(total: int, desc: str, unit: str = "img") -> Iterator:
     """A progress bar on stderr (hidden when stderr is not a terminal); yields its ``update``."""
-    from .progress import progress_bar as bar
+    from toolkit.progress import progress_bar as bar
 
     with bar(total, desc, unit) as shown:
         yield shown.update
@@ -72,8 +72,8 @@ def fetch(competition: str, dest: str, force: bool) -> None:
     """
     from pathlib import Path
 
-    from .fetch import FetchConfig
-    from .fetch import fetch as run_fetch
+    from toolkit.kaggle.fetch import FetchConfig
+    from toolkit.kaggle.fetch import fetch as run_fetch
 
     result = run_fetch(FetchConfig(competition=competition, dest=Path(dest), force=force))
     size = f"{result.files} files, {result.bytes / 2**20:.1f} MiB"
@@ -123,8 +123,8 @@ def prepare(src: str, out: str, crop: str, workers: int) -> None:
     """
     from pathlib import Path
 
-    from .prepare import PrepareConfig, find_input
-    from .prepare import prepare as run_prepare
+    from toolkit.data.prepare import PrepareConfig, find_input
+    from toolkit.data.prepare import prepare as run_prepare
 
     config = PrepareConfig(src=Path(src), out=Path(out), crop=crop, workers=workers)
     data = find_input(src, crop)
@@ -156,7 +156,7 @@ class _Memorize(click.ParamType):
 
 
 def _budget(ctx, param, value):
-    from .budget import parse_budget
+    from toolkit.train.budget import parse_budget
 
     try:
         return parse_budget(value)
@@ -273,9 +273,9 @@ def train(
     """
     from pathlib import Path
 
-    from .budget import format_seconds
-    from .training import TrainConfig
-    from .training import train as run_train
+    from toolkit.train.budget import format_seconds
+    from toolkit.train.loop import TrainConfig
+    from toolkit.train.loop import train as run_train
 
     given = _given(
         ctx,
@@ -341,7 +341,7 @@ def pack(from_dir, run_path, out, count, resize, mix, seed) -> None:
     if (from_dir is None) == (run_path is None):
         raise click.UsageError("give exactly one of --from-dir and --run")
     if from_dir is not None:
-        from .packing import pack_from_dir
+        from toolkit.pack.from_dir import pack_from_dir
 
         with progress_bar(count, "pack") as update:
             result = pack_from_dir(from_dir, out, count, resize=resize, progress=update)
@@ -350,7 +350,7 @@ def pack(from_dir, run_path, out, count, resize, mix, seed) -> None:
         ]
         click.echo(f"wrote {result.path}: {result.count} PNG images" + (f" ({', '.join(notes)})" if notes else ""))
         return
-    from .generate import pack_run
+    from toolkit.pack.from_run import pack_run
 
     with progress_bar(count, "generate") as update:
         result = pack_run(run_path, out, count, mix=mix, seed=seed, progress=update)
@@ -413,7 +413,7 @@ def score(zip_path, reference, inception, cache_dir, as_json, count) -> None:
     """
     from pathlib import Path
 
-    from .score import ScoreConfig, score_zip, write_score_json
+    from toolkit.metric.score import ScoreConfig, score_zip, write_score_json
 
     config = ScoreConfig(
         zip_path=Path(zip_path),
@@ -443,8 +443,8 @@ def timelapse(run_path, out, fps) -> None:
     """Animate a run's sample grids into a GIF, in training order."""
     from pathlib import Path
 
-    from .runs import RunFolder
-    from .visuals import timelapse as make_gif
+    from toolkit.train.runs import RunFolder
+    from toolkit.visuals import timelapse as make_gif
 
     frames = sorted(RunFolder(run_path).samples_dir.glob("*.png"))
     if not frames:
@@ -506,7 +506,7 @@ def run_command(ctx, src, work, budget, out, inception, no_score, options) -> No
     """Prepare, train, pack and score as one job within the budget."""
     from pathlib import Path
 
-    from .pipeline import PipelineConfig, run_pipeline
+    from toolkit.pipeline import PipelineConfig, run_pipeline
 
     result = run_pipeline(
         PipelineConfig(
@@ -544,7 +544,7 @@ def demo(out, budget) -> None:
     """
     from pathlib import Path
 
-    from .demo import DemoConfig, run_demo
+    from toolkit.demo import DemoConfig, run_demo
 
     result = run_demo(DemoConfig(out=Path(out), budget_s=budget), say=click.echo)
     click.echo(f"demo finished in {result.seconds:.0f} s:")
@@ -555,7 +555,7 @@ def demo(out, budget) -> None:
 
 def _default_kernel_id(model: str) -> str:
     """``<the signed-in user>/dogkit-<model>``, saying whose account that is and how dogkit knows."""
-    from .kaggle_client import whoami
+    from toolkit.kaggle.client import whoami
 
     identity = whoami()
     click.echo(f"Kaggle user: {identity}")
@@ -586,8 +586,7 @@ def bundle(out, kernel_id, budget, accelerator, model, options, metric_dataset) 
     from pathlib import Path
 
     from kernel.bundle import BundleConfig, write_bundle
-
-    from .budget import parse_budget
+    from toolkit.train.budget import parse_budget
 
     try:
         parse_budget(budget)
@@ -634,15 +633,15 @@ def push(folder, wait, poll) -> None:
     --wait, follows that very version (not the kernel's previous run) and rides out rate limits,
     server errors and network drops, a line each.
     """
-    from . import kaggle_ops
-    from .budget import format_seconds
+    from toolkit.kaggle import kernels
+    from toolkit.train.budget import format_seconds
 
-    result = kaggle_ops.push(folder)
+    result = kernels.push(folder)
     timeout = f" (timeout {format_seconds(result.timeout_s)})" if result.timeout_s else ""
     click.echo(f"pushed {result.kernel} version {result.version}{timeout}: {result.url}")
     versioned = f"{result.kernel}/{result.version}"
     if wait:
-        kaggle_ops.wait(
+        kernels.wait(
             result.kernel,
             result.version,
             poll_seconds=poll,
@@ -658,14 +657,14 @@ def push(folder, wait, poll) -> None:
 @click.argument("kernel", metavar="OWNER/SLUG[/VERSION]")
 def status(kernel) -> None:
     """Show a kernel run's status (without VERSION: the newest version's run, by its number)."""
-    from . import kaggle_ops
-    from .kaggle_client import connect
+    from toolkit.kaggle import kernels
+    from toolkit.kaggle.client import connect
 
-    kaggle_ops.check_kernel_id(kernel, allow_version=True)
+    kernels.check_kernel_id(kernel, allow_version=True)
     api = connect()
     if kernel.count("/") == 1:
-        kernel = f"{kernel}/{kaggle_ops.latest_version(kernel, api)}"
-    current = kaggle_ops.status(kernel, api)
+        kernel = f"{kernel}/{kernels.latest_version(kernel, api)}"
+    current = kernels.status(kernel, api)
     click.echo(f"{current.kernel}: {current.state.lower()}" + (f" ({current.failure})" if current.failure else ""))
     if current.state == "ERROR":
         sys.exit(1)
@@ -678,16 +677,16 @@ def status(kernel) -> None:
 )
 def output(kernel, dest) -> None:
     """Download a kernel run's output files and log (without VERSION: the newest version's)."""
-    from . import kaggle_ops
-    from .kaggle_client import connect
+    from toolkit.kaggle import kernels
+    from toolkit.kaggle.client import connect
 
-    kaggle_ops.check_kernel_id(kernel, allow_version=True)
+    kernels.check_kernel_id(kernel, allow_version=True)
     api = connect()
     if kernel.count("/") == 1:
-        kernel = f"{kernel}/{kaggle_ops.latest_version(kernel, api)}"
+        kernel = f"{kernel}/{kernels.latest_version(kernel, api)}"
         click.echo(f"{kernel} is the newest version")
     dest = dest or f"{kernel.split('/')[1]}-output"
-    files = kaggle_ops.output(kernel, dest, api)
+    files = kernels.output(kernel, dest, api)
     for path in files:
         click.echo(str(path))
     click.echo(f"{len(files)} files from {kernel} in {dest}")
@@ -708,9 +707,9 @@ def submit(kernel, version, message, competition) -> None:
     """
     from pathlib import Path
 
-    from . import kaggle_ops
+    from toolkit.kaggle import kernels
 
-    result = kaggle_ops.submit(
+    result = kernels.submit(
         kernel,
         message,
         version=version,

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .budget import format_seconds
-from .errors import DogkitError
-from .pipeline import PipelineConfig, PipelineResult, run_pipeline
-from .synthetic import make_photos, write_dataset
+from toolkit.data.synthetic import make_photos, write_dataset
+from toolkit.errors import DogkitError
+from toolkit.pipeline import PipelineConfig, PipelineResult, run_pipeline
+from toolkit.train.budget import format_seconds
 
 
 @dataclass(frozen=True)

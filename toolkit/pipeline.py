@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .budget import Deadline, format_seconds
-from .errors import DogkitError
+from toolkit.errors import DogkitError
+from toolkit.train.budget import Deadline, format_seconds
 
 log = logging.getLogger("dogkit")
 
@@ -57,7 +57,7 @@ class PipelineResult:
 
 def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info) -> PipelineResult:
     """Run the whole job; ``say`` receives one line per stage (progress and timings)."""
-    from .prepare import PrepareConfig, prepare
+    from toolkit.data.prepare import PrepareConfig, prepare
 
     started = config.started if config.started is not None else time.monotonic()
     deadline = Deadline(config.budget_s, started)
@@ -86,7 +86,7 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
         result.score_skipped = "scoring was turned off"
     score_reserve = scorer.estimate_seconds() if scorer else 0.0
 
-    from .training import TrainConfig, train
+    from toolkit.train.loop import TrainConfig, train
 
     tick = time.monotonic()
     trained = train(
@@ -108,8 +108,8 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
     for note in trained.notes:
         say(f"note: {note}")
 
-    from .generate import pack_run
-    from .progress import progress_bar
+    from toolkit.pack.from_run import pack_run
+    from toolkit.progress import progress_bar
 
     tick = time.monotonic()
     with progress_bar(10_000, "generate", unit="img") as bar:
@@ -148,7 +148,7 @@ class _Scorer:
         if self._estimate is None:
             import numpy as np
 
-            from .score import images_to_extract
+            from toolkit.metric.score import images_to_extract
 
             sample = np.random.default_rng(0).integers(0, 256, size=(64, 64, 64, 3), dtype=np.uint8)
             # the first batch of a size loads the network and traces it for that size: time the second
@@ -161,7 +161,7 @@ class _Scorer:
         return self._estimate
 
     def score(self, zip_path: Path) -> dict[str, Any]:
-        from .score import ScoreConfig, score_zip, write_score_json
+        from toolkit.metric.score import ScoreConfig, score_zip, write_score_json
 
         report = score_zip(
             ScoreConfig(
@@ -184,7 +184,7 @@ class _Scorer:
 
 
 def _scorer(config: PipelineConfig, say, result: PipelineResult) -> _Scorer | None:
-    from .features import find_extractor
+    from toolkit.metric.features import find_extractor
 
     try:
         extractor = find_extractor(config.inception, search_roots=config.inception_roots)

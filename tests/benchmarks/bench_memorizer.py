@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.conftest import varied_images  # noqa: E402
 from toolkit.backend import keras, tf  # noqa: E402
-from toolkit.memorizer import PIXELS, Coach, MemoryTable, adam_block_step, generate, resolve_precision  # noqa: E402
+from toolkit.models.memorizer.networks import PIXELS, Coach, MemoryTable, adam_block_step, generate, resolve_precision  # noqa: E402
 
 BATCH = 256
 

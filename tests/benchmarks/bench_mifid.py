@@ -27,7 +27,7 @@ import scipy.linalg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from toolkit.mifid import feature_statistics, mifid  # noqa: E402
+from toolkit.metric.mifid import feature_statistics, mifid  # noqa: E402
 
 
 def realistic_features(rows: int, mixing: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -114,7 +114,7 @@ def keras_extraction_rate(images: int, batch_size: int) -> float:
     import tempfile
 
     from toolkit.backend import keras
-    from toolkit.features import KerasExtractor
+    from toolkit.metric.features import KerasExtractor
 
     with tempfile.TemporaryDirectory() as folder:
         weights = Path(folder) / "inception.weights.h5"

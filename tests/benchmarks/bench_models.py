@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.conftest import varied_images  # noqa: E402
 from toolkit.backend import tf  # noqa: E402
-from toolkit.runs import RunFolder  # noqa: E402
+from toolkit.train.runs import RunFolder  # noqa: E402
 
 
 def measure(model: str, images: np.ndarray, steps: int, run: Path) -> tuple[float, float, int]:
-    from toolkit.training import model_classes
+    from toolkit.train.loop import model_classes
 
     trainer_class, config_class = model_classes(model)
     config = config_class()

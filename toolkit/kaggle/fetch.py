@@ -18,9 +18,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .errors import DogkitError
-from .kaggle_client import connect, kaggle_errors
-from .progress import progress_bar
+from toolkit.errors import DogkitError
+from toolkit.kaggle.client import connect, kaggle_errors
+from toolkit.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def is_complete(folder: Path) -> bool:
 
 def _holds_the_data(folder: Path) -> bool:
     """Photos and annotations already there (extracted by hand, say): nothing to fetch, nothing to replace."""
-    from .discovery import find_competition_data
+    from toolkit.data.discovery import find_competition_data
 
     if not folder.is_dir():
         return False

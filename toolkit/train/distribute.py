@@ -18,8 +18,8 @@ import os
 import time
 from collections.abc import Callable
 
-from .backend import tf
-from .errors import DogkitError
+from toolkit.backend import tf
+from toolkit.errors import DogkitError
 
 log = logging.getLogger("dogkit")
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import keras, tf
-from .runs import load_variables, variables_state
+from toolkit.backend import keras, tf
+from toolkit.train.runs import load_variables, variables_state
 
 PIXELS = 64 * 64 * 3  # values in one memory row / one image
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras' Adam defaults, as in the reference

@@ -11,8 +11,7 @@ import numpy as np
 from PIL import Image
 
 from submission import IMAGE_COUNT, IMAGE_SIZE, write_images_zip
-
-from .errors import DogkitError
+from toolkit.errors import DogkitError
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .errors import DogkitError
+from toolkit.errors import DogkitError
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class GraphExtractor(FeatureExtractor):
     def _load(self) -> Forward:
         from google.protobuf.message import DecodeError
 
-        from .backend import tf
+        from toolkit.backend import tf
 
         graph_def = tf.compat.v1.GraphDef()
         try:
@@ -274,7 +274,7 @@ class KerasExtractor(FeatureExtractor):
         return f"{KERAS_LABEL} ({self.path.name})"
 
     def _load(self) -> Forward:
-        from .backend import keras, tf
+        from toolkit.backend import keras, tf
 
         try:
             with warnings.catch_warnings(record=True) as caught:

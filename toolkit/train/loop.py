@@ -21,19 +21,19 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .budget import Deadline, format_seconds
-from .errors import DogkitError
-from .prepare import load_crops
-from .runs import RunFolder, config_differences
+from toolkit import __version__
+from toolkit.data.prepare import load_crops
+from toolkit.errors import DogkitError
+from toolkit.train.budget import Deadline, format_seconds
+from toolkit.train.runs import RunFolder, config_differences
 
 log = logging.getLogger("dogkit")
 
 # model name -> (module, trainer class, config class)
 MODELS = {
-    "memorizer": ("toolkit.train_memorizer", "MemorizerTrainer", "MemorizerConfig"),
-    "dcgan": ("toolkit.train_dcgan", "DcganTrainer", "DcganConfig"),
-    "dcgan-radford": ("toolkit.train_dcgan", "DcganTrainer", "RadfordConfig"),
+    "memorizer": ("toolkit.models.memorizer.model", "MemorizerTrainer", "MemorizerConfig"),
+    "dcgan": ("toolkit.models.dcgan.model", "DcganTrainer", "DcganConfig"),
+    "dcgan-radford": ("toolkit.models.dcgan.model", "DcganTrainer", "RadfordConfig"),
 }
 
 # Writing one image into images.zip, generously (the writer does 10,000 in ~1.5 s on 2 cores).
@@ -193,7 +193,7 @@ class Recorder:
     """Writes each epoch to history.csv and TensorBoard, and shows progress."""
 
     def __init__(self, run: RunFolder, deadline: Deadline):
-        from .backend import tf
+        from toolkit.backend import tf
 
         self.run = run
         self.deadline = deadline
@@ -237,8 +237,7 @@ class Recorder:
         from PIL import Image
 
         from submission import atomic_path
-
-        from .visuals import loss_curves
+        from toolkit.visuals import loss_curves
 
         history = self.run.read_history()
         if not history:
@@ -263,7 +262,7 @@ class Recorder:
         return path
 
     def progress(self, total: int, desc: str):
-        from .progress import progress_bar
+        from toolkit.progress import progress_bar
 
         return progress_bar(total, desc, unit="step")
 
@@ -293,7 +292,7 @@ def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> T
     data_info = {"path": str(config.data), "crops": int(len(images)), "fingerprint": data_fingerprint(images)}
     check_data(run, config.resume, data_info)
 
-    from .distribute import describe, select_strategy
+    from toolkit.train.distribute import describe, select_strategy
 
     probe = trainer_class.strategy_probe(model_config, images, jit=config.jit)
     strategy = select_strategy(config.strategy, probe)

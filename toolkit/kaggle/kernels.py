@@ -1,6 +1,6 @@
 """Kernels on Kaggle: push a bundled kernel, follow it, fetch its output, submit its images.zip.
 
-All requests go through the real ``kaggle`` client (``toolkit.kaggle_client``); every failure is
+All requests go through the real ``kaggle`` client (``toolkit.kaggle.client``); every failure is
 a one-line ``DogkitError``. Everything after a push names the version it is about
 (``owner/slug/VERSION``): right after a push, Kaggle may still report the previous version's
 session when asked about the kernel without one.
@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DogkitError
-from .kaggle_client import KaggleAnswered, KaggleUnreachable, connect, kaggle_errors
+from toolkit.errors import DogkitError
+from toolkit.kaggle.client import KaggleAnswered, KaggleUnreachable, connect, kaggle_errors
 
 log = logging.getLogger("dogkit")
 
@@ -257,7 +257,7 @@ def output(kernel: str, dest: str | os.PathLike, api=None) -> list[Path]:
 
 def local_score_for(zip_path: Path, search: list[Path]) -> dict | None:
     """The score.json among ``search`` that was computed for exactly this zip (same SHA-256)."""
-    from .score import saved_score
+    from toolkit.metric.score import saved_score
 
     return next((score for score in (saved_score(zip_path, path) for path in search) if score), None)
 

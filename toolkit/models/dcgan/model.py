@@ -11,12 +11,12 @@ import time
 
 import numpy as np
 
-from .backend import keras, tf
-from .budget import Deadline
-from .dcgan import NOISE_DIM, DcganConfig, RadfordConfig, build_networks, parameter_counts
-from .runs import RunFolder, load_variables, variables_state
-from .training import Recorder, StepClock, TrainResult, epoch_batches, run_epoch
-from .visuals import image_grid, to_uint8
+from toolkit.backend import keras, tf
+from toolkit.models.dcgan.networks import NOISE_DIM, DcganConfig, RadfordConfig, build_networks, parameter_counts
+from toolkit.train.budget import Deadline
+from toolkit.train.loop import Recorder, StepClock, TrainResult, epoch_batches, run_epoch
+from toolkit.train.runs import RunFolder, load_variables, variables_state
+from toolkit.visuals import image_grid, to_uint8
 
 log = logging.getLogger("dogkit")
 

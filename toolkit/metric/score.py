@@ -1,6 +1,6 @@
 """``dogkit score``: the MiFID an ``images.zip`` would get, against cached reference features.
 
-Three layers, as in pytorch-fid: the numbers are ``toolkit.mifid``; this module handles files and
+Three layers, as in pytorch-fid: the numbers are ``toolkit.metric.mifid``; this module handles files and
 the reference cache (``reference_features``) and the orchestration (``score_zip``).
 
 The reference set is the competition's training photos, each whole photo converted to RGB and
@@ -43,10 +43,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from submission import IMAGE_COUNT, IMAGE_SIZE, atomic_path, validate_zip
-
-from .discovery import IMAGE_SUFFIXES, FileReader, FileSet, find_competition_data, find_images
-from .errors import DogkitError
-from .features import (
+from toolkit.data.discovery import IMAGE_SUFFIXES, FileReader, FileSet, find_competition_data, find_images
+from toolkit.data.prepare import save_npz
+from toolkit.errors import DogkitError
+from toolkit.metric.features import (
     DEFAULT_BATCH_SIZE,
     FEATURE_WIDTH,
     FeatureExtractor,
@@ -54,8 +54,7 @@ from .features import (
     find_extractor,
     kaggle_input_roots,
 )
-from .mifid import DEFAULT_EPS, feature_statistics, mifid
-from .prepare import save_npz
+from toolkit.metric.mifid import DEFAULT_EPS, feature_statistics, mifid
 
 logger = logging.getLogger(__name__)
 

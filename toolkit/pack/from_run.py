@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from submission import IMAGE_COUNT, write_images_zip
-
-from .errors import DogkitError
-from .runs import RunFolder
-from .visuals import to_uint8
+from toolkit.errors import DogkitError
+from toolkit.train.runs import RunFolder
+from toolkit.visuals import to_uint8
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class MemorizerSampler:
     """Images from a memorizer run's generator, by the generalize rule."""
 
     def __init__(self, run: RunFolder, config: dict):
-        from .memorizer import build_generator, load_generator_weights
+        from toolkit.models.memorizer.networks import build_generator, load_generator_weights
 
         model_config = config["model_config"]
         checkpoint = run.load_checkpoint("coach")
@@ -43,7 +42,7 @@ class MemorizerSampler:
         self.default_seed = model_config["seed"]
 
     def batches(self, count: int, seed: int, mix: float | None, batch: int) -> Iterator[np.ndarray]:
-        from .memorizer import generalize_codes, generate
+        from toolkit.models.memorizer.networks import generalize_codes, generate
 
         codes, weights = generalize_codes(count, self.n_codes, self.default_mix if mix is None else mix, seed)
         for start in range(0, count, batch):
@@ -54,9 +53,9 @@ class NoiseSampler:
     """Images from a DCGAN run's generator, fed seeded Gaussian noise."""
 
     def __init__(self, run: RunFolder, config: dict):
-        from .dcgan import DcganConfig, RadfordConfig, build_networks
-        from .runs import load_variables
-        from .train_dcgan import CHECKPOINT
+        from toolkit.models.dcgan.model import CHECKPOINT
+        from toolkit.models.dcgan.networks import DcganConfig, RadfordConfig, build_networks
+        from toolkit.train.runs import load_variables
 
         config_class = RadfordConfig if config["model"] == "dcgan-radford" else DcganConfig
         model_config = config_class(**config["model_config"])
@@ -67,8 +66,8 @@ class NoiseSampler:
         self.default_seed = model_config.seed
 
     def batches(self, count: int, seed: int, mix: float | None, batch: int) -> Iterator[np.ndarray]:
-        from .dcgan import NOISE_DIM
-        from .train_dcgan import generate, to_pixels
+        from toolkit.models.dcgan.model import generate, to_pixels
+        from toolkit.models.dcgan.networks import NOISE_DIM
 
         if mix is not None:
             raise DogkitError("--mix applies to memorizer runs only")

@@ -35,10 +35,16 @@ import numpy as np
 from PIL import Image
 
 from submission import atomic_path
-
-from .discovery import PHOTO_SUFFIXES, CompetitionData, FileReader, FileSet, find_competition_data, find_images
-from .errors import DogkitError
-from .visuals import image_grid
+from toolkit.data.discovery import (
+    PHOTO_SUFFIXES,
+    CompetitionData,
+    FileReader,
+    FileSet,
+    find_competition_data,
+    find_images,
+)
+from toolkit.errors import DogkitError
+from toolkit.visuals import image_grid
 
 CROP_SIZE = 64
 CROP_MODES = ("bbox", "center")

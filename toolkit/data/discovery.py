@@ -13,7 +13,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DogkitError
+from toolkit.errors import DogkitError
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # any image folder

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DogkitError
+from toolkit.errors import DogkitError
 
 log = logging.getLogger("dogkit")
 

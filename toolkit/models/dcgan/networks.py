@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .backend import keras
+from toolkit.backend import keras
 
 NOISE_DIM = 100
 

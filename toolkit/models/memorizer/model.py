@@ -14,8 +14,7 @@ import time
 
 import numpy as np
 
-from .budget import Deadline
-from .memorizer import (
+from toolkit.models.memorizer.networks import (
     PIXELS,
     Coach,
     MemorizerConfig,
@@ -25,9 +24,10 @@ from .memorizer import (
     generate,
     parameter_counts,
 )
-from .runs import RunFolder
-from .training import Recorder, StepClock, TrainResult, epoch_batches, run_epoch
-from .visuals import image_grid, to_uint8
+from toolkit.train.budget import Deadline
+from toolkit.train.loop import Recorder, StepClock, TrainResult, epoch_batches, run_epoch
+from toolkit.train.runs import RunFolder
+from toolkit.visuals import image_grid, to_uint8
 
 log = logging.getLogger("dogkit")
 

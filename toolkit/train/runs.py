@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from submission import atomic_path
-
-from .errors import DogkitError
+from toolkit.errors import DogkitError
 
 CONFIG = "config.json"
 HISTORY = "history.csv"
