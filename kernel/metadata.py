@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-COMPETITION = "generative-dog-images"
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{3,48}[a-z0-9]$")
+from toolkit.competition import COMPETITION, check_dataset_id, check_kernel_id
 
 # --accelerator -> (machine_shape, enable_gpu, enable_tpu). machine_shape takes the values the installed
 # kaggle client documents (NvidiaTeslaT4: two T4s; TpuV5E8: a TPU v5e-8); the booleans are deprecated
@@ -20,19 +18,6 @@ ACCELERATORS = {
 DEFAULT_ACCELERATOR = "gpu-t4x2"
 
 
-def check_kernel_id(kernel_id: str) -> tuple[str, str]:
-    """(owner, slug) of ``owner/slug``; ValueError when it cannot be a Kaggle kernel id."""
-    owner, _, slug = kernel_id.partition("/")
-    if not owner or not slug or "/" in slug:
-        raise ValueError(f"kernel id must look like owner/slug, got {kernel_id!r}")
-    if not _SLUG.match(slug):
-        raise ValueError(
-            f"kernel slug {slug!r} must be 5 to 50 lowercase letters, digits and dashes, "
-            "starting and ending with a letter or digit"
-        )
-    return owner, slug
-
-
 def kernel_metadata(
     kernel_id: str,
     code_file: str,
@@ -44,7 +29,7 @@ def kernel_metadata(
     The title is the slug with spaces for dashes: Kaggle derives a kernel's slug from its title,
     and the two must agree.
     """
-    _, slug = check_kernel_id(kernel_id)
+    _, slug, _ = check_kernel_id(kernel_id, new=True)
     if accelerator not in ACCELERATORS:
         raise ValueError(f"accelerator must be one of {', '.join(ACCELERATORS)}, got {accelerator!r}")
     if metric_dataset is not None:
@@ -68,11 +53,3 @@ def kernel_metadata(
     if machine_shape:
         metadata["machine_shape"] = machine_shape
     return metadata
-
-
-def check_dataset_id(dataset: str) -> str:
-    """``owner/slug`` of a Kaggle dataset; ValueError when it cannot be one."""
-    owner, _, slug = dataset.partition("/")
-    if not owner or not slug or "/" in slug:
-        raise ValueError(f"metric dataset must look like owner/slug, got {dataset!r}")
-    return dataset

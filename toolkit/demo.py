@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolkit.competition import COMPETITION
 from toolkit.data.synthetic import make_photos, write_dataset
 from toolkit.errors import DogkitError
 from toolkit.pipeline import PipelineConfig, PipelineResult, run_pipeline
@@ -54,7 +55,7 @@ def run_demo(config: DemoConfig, say: Callable[[str], object] = print) -> DemoRe
     data = out / "data"
     shutil.rmtree(data, ignore_errors=True)  # a demo always starts afresh
     shutil.rmtree(out / "work", ignore_errors=True)
-    write_dataset(data / "generative-dog-images", make_photos(config.photos, seed=config.seed), layout="zips")
+    write_dataset(data / COMPETITION, make_photos(config.photos, seed=config.seed), layout="zips")
     say(f"demo: built {config.photos} synthetic photos in {data} in {format_seconds(time.monotonic() - started)}")
     result = run_pipeline(
         PipelineConfig(src=data, work=out / "work", out=out / "images.zip", budget_s=config.budget_s, started=started),

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolkit.competition import rules_url
 from toolkit.errors import DogkitError
 
 log = logging.getLogger("dogkit")
@@ -49,10 +50,6 @@ class Identity:
 
     def __str__(self) -> str:
         return f"{self.username} ({self.how})"
-
-
-def rules_url(competition: str) -> str:
-    return f"https://www.kaggle.com/competitions/{competition}/rules"
 
 
 def _config_dir() -> Path:

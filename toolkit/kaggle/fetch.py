@@ -18,13 +18,13 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from toolkit.competition import COMPETITION
 from toolkit.errors import DogkitError
 from toolkit.kaggle.client import connect, kaggle_errors
 from toolkit.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
-COMPETITION = "generative-dog-images"
 MARKER = ".dogkit-fetched.json"
 _INNER_ZIPS = ("all-dogs.zip", "Annotation.zip")
 

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolkit.competition import COMPETITION, check_kernel_id
 from toolkit.errors import DogkitError
 from toolkit.kaggle.client import KaggleAnswered, KaggleUnreachable, connect, kaggle_errors
 
 log = logging.getLogger("dogkit")
 
-COMPETITION = "generative-dog-images"
 FINAL_STATES = ("COMPLETE", "ERROR", "CANCEL_ACKNOWLEDGED")
 BUNDLE_SETTINGS = "dogkit-bundle.json"  # written by `dogkit bundle` beside kernel-metadata.json
 KAGGLE_SESSION_LIMIT_S = 9 * 3600  # Kaggle stops a kernel's run after 9 hours
@@ -60,16 +60,6 @@ class SubmitResult:
     ref: int
     local_score: dict | None  # score.json of this very zip, when `dogkit score` made one
     submissions_left: int | None  # submissions left today after this one, when Kaggle tells
-
-
-def check_kernel_id(kernel: str, allow_version: bool = False) -> str:
-    parts = kernel.split("/")
-    if len(parts) not in ((2, 3) if allow_version else (2,)) or not all(parts):
-        expected = "owner/slug" + (" or owner/slug/VERSION" if allow_version else "")
-        raise DogkitError(f"kernel must be given as {expected}, got {kernel!r}")
-    if len(parts) == 3 and not parts[2].isdigit():
-        raise DogkitError(f"kernel version must be a number, got {parts[2]!r} in {kernel!r}")
-    return kernel
 
 
 def read_metadata(folder: Path) -> dict:
@@ -141,7 +131,7 @@ def push(folder: str | os.PathLike) -> PushResult:
 
 def status(kernel: str, api=None) -> KernelStatus:
     """The state of ``kernel`` (``owner/slug/VERSION``: that version's run; ``owner/slug``: the newest)."""
-    check_kernel_id(kernel, allow_version=True)
+    check_kernel_id(kernel, version=True)
     api = api or connect()
     with kaggle_errors(f"kernel '{kernel}'"):
         try:
@@ -210,7 +200,7 @@ def latest_version(kernel: str, api=None) -> int:
     """
     from kagglesdk.kernels.types.kernels_api_service import ApiGetKernelRequest
 
-    owner, slug = check_kernel_id(kernel).split("/")
+    owner, slug, _ = check_kernel_id(kernel)
     api = api or connect()
     request = ApiGetKernelRequest()
     request.user_name, request.kernel_slug = owner, slug
@@ -243,7 +233,7 @@ def latest_complete_version(kernel: str, api=None, say: Callable[[str], object] 
 
 def output(kernel: str, dest: str | os.PathLike, api=None) -> list[Path]:
     """Download the output files (and the log) of the kernel version's run into ``dest``."""
-    check_kernel_id(kernel, allow_version=True)
+    check_kernel_id(kernel, version=True)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     api = api or connect()
