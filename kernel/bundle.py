@@ -1,8 +1,8 @@
 """``dogkit bundle``: dogkit's code as one self-contained kernel script, plus its metadata.
 
 The script carries the modules the kernel needs (the import closure of ``kernel.main``, found
-by reading their ``import`` statements, plus the model trainers that ``toolkit.training`` loads
-by name) in a zip, base64-encoded in the script's text. At run time it writes that zip to a
+by reading their ``import`` statements, plus the models that ``toolkit.models`` names in its
+registry) in a zip, base64-encoded in the script's text. At run time it writes that zip to a
 temporary folder (not the working folder), puts it first on ``sys.path`` and lets the standard
 library's ``zipimport`` load the modules: nothing is installed, nothing is downloaded. The
 script is deterministic: the same sources and settings give the same bytes.
@@ -99,10 +99,10 @@ def module_closure(entries: list[str], root: Path | None = None) -> list[str]:
 
 
 def dynamic_modules() -> list[str]:
-    """Modules the kernel loads by name rather than by an import statement (the model trainers)."""
-    from toolkit.train.loop import MODELS
+    """Modules the kernel loads by name rather than by an import statement: every model in the registry."""
+    from toolkit.models import MODELS
 
-    return sorted({module for module, _, _ in MODELS.values()})
+    return sorted({module for entry in MODELS.values() for module in entry.modules})
 
 
 def bundle_zip(modules: list[str], root: Path | None = None) -> bytes:

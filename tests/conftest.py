@@ -29,7 +29,7 @@ def images64() -> list[np.ndarray]:
 
 def write_crop_cache(path, n: int, seed: int = 0):
     """A crop cache like `dogkit prepare` writes, of ``n`` varied 64x64 images."""
-    from toolkit.data.prepare import save_npz
+    from toolkit.data.crops import save_npz
 
     images = np.stack(varied_images(n, seed=seed))
     save_npz(

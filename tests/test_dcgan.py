@@ -12,10 +12,9 @@ from submission import validate_zip
 from tests.conftest import write_crop_cache
 from toolkit.backend import keras, tf
 from toolkit.cli import cli
+from toolkit.models.dcgan.config import DcganConfig, RadfordConfig
 from toolkit.models.dcgan.model import flip_images
 from toolkit.models.dcgan.networks import (
-    DcganConfig,
-    RadfordConfig,
     build_dcgan_discriminator,
     build_dcgan_generator,
     build_radford_discriminator,
@@ -87,13 +86,13 @@ def test_train_resume_and_pack(cache, tmp_path, model, caplog):
         run,
         "--budget",
         "300",
-        "--epochs",
-        "2",
+        "--option",
+        "epochs=2",
         "--batch-size",
         "32",
     )
     assert first.exit_code == 0, first.output
-    assert "run complete" in first.output
+    assert "run complete" in first.output and "last epoch d_loss" in first.output
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == model and set(config["parameters"]) == {"generator", "discriminator"}
     if model == "dcgan":
@@ -101,15 +100,15 @@ def test_train_resume_and_pack(cache, tmp_path, model, caplog):
         assert "parameters: generator 2,733,507, discriminator 242,561" in caplog.text  # printed at the start
     with open(run / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["phase"], r["epoch"]) for r in rows] == [
-        ("discriminator", "1"), ("generator", "1"), ("discriminator", "2"), ("generator", "2"),
-    ]  # fmt: skip
-    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    assert [(r["phase"], r["epoch"]) for r in rows] == [("gan", "1"), ("gan", "2")]  # one phase, two metrics
+    assert all(np.isfinite([float(r["d_loss"]), float(r["g_loss"])]).all() for r in rows)
+    assert "loss" not in rows[0]
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["00001_epoch.png", "00002_epoch.png"]
-    assert Image.open(run / "loss_curve.png").size[1] == 400  # two panels: discriminator and generator
+    assert Image.open(run / "loss_curve.png").size[1] == 400  # two panels: d_loss and g_loss
+    assert json.loads((run / "checkpoints" / "latest.json").read_text())["number"] == 1  # the phase's end only
 
     more = invoke(
-        "train", "--model", model, "--data", cache, "--run", run, "--budget", "300", "--resume", "--epochs", "3"
+        "train", "--model", model, "--data", cache, "--run", run, "--budget", "300", "--resume", "--option", "epochs=3"
     )
     assert more.exit_code == 1 and "epochs: 2 in the run, 3 given" in more.output
     again = invoke("train", "--model", model, "--data", cache, "--run", run, "--budget", "300", "--resume")
@@ -120,7 +119,8 @@ def test_train_resume_and_pack(cache, tmp_path, model, caplog):
         packed = invoke("pack", "--run", run, "--out", out, "--count", 200, "--seed", 5)
         assert packed.exit_code == 0, packed.output
     assert validate_zip(a, count=200).ok and a.read_bytes() == b.read_bytes()
-    assert invoke("pack", "--run", run, "--out", tmp_path / "c.zip", "--count", 10, "--mix", "0.5").exit_code == 1
+    assert CliRunner().invoke(cli, ["pack", "--run", str(run), "--out", str(tmp_path / "c.zip"), "--count", "10",
+                                    "--option", "mix=0.5"]).exit_code == 1  # fmt: skip
 
 
 def test_dcgan_stops_at_the_budget_and_resumes_to_the_end(cache, tmp_path):
@@ -135,8 +135,8 @@ def test_dcgan_stops_at_the_budget_and_resumes_to_the_end(cache, tmp_path):
         run,
         "--budget",
         "1s",
-        "--epochs",
-        "3",
+        "--option",
+        "epochs=3",
         "--batch-size",
         "32",
     )
@@ -148,8 +148,8 @@ def test_dcgan_stops_at_the_budget_and_resumes_to_the_end(cache, tmp_path):
 
 
 def test_memorizer_options_do_not_apply_to_dcgans(cache, tmp_path):
-    result = invoke("train", "--model", "dcgan", "--data", cache, "--run", tmp_path / "r", "--memorize", "10")
-    assert result.exit_code == 1 and "do not apply to this model" in result.output
+    result = invoke("train", "--model", "dcgan", "--data", cache, "--run", tmp_path / "r", "--option", "memorize=10")
+    assert result.exit_code == 1 and "unknown option 'memorize' for the DCGAN" in result.output
 
 
 def test_timelapse_animates_the_sample_grids(cache, tmp_path):
@@ -165,8 +165,8 @@ def test_timelapse_animates_the_sample_grids(cache, tmp_path):
             run,
             "--budget",
             "300",
-            "--epochs",
-            "3",
+            "--option",
+            "epochs=3",
             "--batch-size",
             "32",
         ).exit_code

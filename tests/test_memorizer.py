@@ -5,17 +5,32 @@ import pytest
 
 from tests.conftest import varied_images
 from toolkit.backend import keras, tf
+from toolkit.models.memorizer.config import MemorizerConfig
+from toolkit.models.memorizer.model import choose_memorized
 from toolkit.models.memorizer.networks import (
     Coach,
-    MemorizerConfig,
     MemoryTable,
     build_generator,
-    choose_memorized,
     generalize_codes,
     generate,
-    load_generator_weights,
     momentum_tail,
 )
+from toolkit.train.checkpoint import ArrayFile, write_arrays
+from toolkit.train.runs import load_variables
+
+
+def saved(state, path):
+    """``state`` written as a checkpoint file and opened again, as a resumed run reads it."""
+    write_arrays(path, state)
+    return ArrayFile(path)
+
+
+def coach_towards(images: np.ndarray, bottleneck: int = 64, jit: bool = True, strategy=None) -> Coach:
+    """A coach whose frozen memory holds ``images`` (n, 64, 64, 3) in 0..255."""
+    coach = Coach(strategy or tf.distribute.get_strategy(), len(images), bottleneck, lr=0.005, jit=jit)
+    t = np.clip(images.reshape(len(images), -1) / 255.0, 1e-4, 1 - 1e-4)
+    coach.set_logits([np.log(t / (1 - t)).astype(np.float32)])
+    return coach
 
 
 def test_lazy_adam_matches_dense_adam_on_one_hot_codes():
@@ -81,29 +96,27 @@ def test_memorize_approaches_its_closed_form_optimum():
     assert loss == pytest.approx(entropy, abs=2e-3)  # the minimum BCE is the targets' own entropy
 
 
-def test_memory_state_round_trips():
+def test_memory_state_round_trips_through_a_checkpoint_file(tmp_path):
     crops = np.stack(varied_images(4, seed=2)).reshape(4, -1)
     a = MemoryTable(crops, seed=0, block_rows=2)
     for _ in range(3):
         a.train_step(np.array([0, 1]), 0.5)
     b = MemoryTable(crops, seed=1, block_rows=2)
-    b.load(a.state())
+    b.load(saved(a.state(), tmp_path / "memorize.npz"))
     assert a.train_step(np.array([2, 3]), 0.5) == b.train_step(np.array([2, 3]), 0.5)
     np.testing.assert_array_equal(a.logits(), b.logits())
     np.testing.assert_array_equal(b.logits(np.array([3, 0, 2])), b.logits()[[3, 0, 2]])  # rows across blocks
 
 
-def test_a_state_with_rows_at_different_steps_loads_exactly():
+def test_a_state_with_rows_at_different_steps_loads_exactly(tmp_path):
     """Rows of one block saved at different steps are replayed to the block's latest step."""
     crops = np.stack(varied_images(4, seed=2)).reshape(4, -1)
     a = MemoryTable(crops, seed=0, block_rows=2)
     a.train_step(np.array([0, 1]), 0.5)
     a.train_step(np.array([2, 3]), 0.5)
     a.train_step(np.array([0, 1]), 0.5)  # at step 3: rows 0-1 trained at step 3, rows 2-3 at step 2
-    mixed = a.state()
-    mixed["memory_last_step"] = mixed["memory_last_step"].copy()
     b = MemoryTable(crops, seed=1, block_rows=4)  # rows 0-3 in one block, saved at steps 3, 3, 2, 2
-    b.load(mixed)
+    b.load(saved(a.state(), tmp_path / "memorize.npz"))
     a.flush()
     np.testing.assert_allclose(b.logits(), a.logits(), rtol=1e-6, atol=1e-7)
     assert list(b.block_last_step) == [3]
@@ -144,9 +157,25 @@ def test_choose_memorized():
     assert len(subset) == 10 == len(set(subset)) and (np.diff(subset) > 0).all()
 
 
+def test_the_finished_memory_moves_into_the_coach_block_by_block(tmp_path):
+    crops = np.stack(varied_images(5, seed=9)).reshape(5, -1)
+    table = MemoryTable(crops, seed=0, block_rows=2)
+    for _ in range(2):
+        for rows in table.epoch_blocks(np.random.default_rng(0))[:2]:  # one block left behind: pending steps
+            table.train_step(rows, 0.5)
+    reference = MemoryTable(crops, seed=0, block_rows=2)
+    reference.load(saved(table.state(), tmp_path / "memorize.npz"))
+    reference.flush()
+    expected = reference.images()
+    coach = Coach(tf.distribute.get_strategy(), 5, 64, lr=0.005, jit=False)
+    coach.set_logits(table.finish())
+    assert table.blocks == [None, None, None] == table.targets  # nothing of the table is left
+    np.testing.assert_allclose(coach.memorized_images(np.arange(5)), expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(coach.memorized_images(np.array([4, 1])), expected[[4, 1]], rtol=1e-5, atol=1e-4)
+
+
 def test_coach_error_against_the_targets_falls():
-    targets = np.stack(varied_images(8, seed=4)).astype(np.float32)
-    coach = Coach(tf.distribute.get_strategy(), 8, 64, targets, lr=0.005, jit=True)
+    coach = coach_towards(np.stack(varied_images(8, seed=4)).astype(np.float32))
     rows = np.arange(8)
     before = coach.mean_error(rows)
     losses = [coach.train_step(rows) for _ in range(40)]
@@ -156,17 +185,16 @@ def test_coach_error_against_the_targets_falls():
     assert after < 0.6 * before
 
 
-def test_coach_state_round_trips_generator_and_optimizer():
+def test_coach_state_round_trips_generator_and_optimizer(tmp_path):
     targets = np.stack(varied_images(4, seed=5)).astype(np.float32)
-    strategy = tf.distribute.get_strategy()
-    a = Coach(strategy, 4, 64, targets, lr=0.005, jit=False)
+    a = coach_towards(targets, jit=False)
     for _ in range(3):
         a.train_step(np.arange(4))
-    b = Coach(strategy, 4, 64, targets, lr=0.005, jit=False)
-    b.load(a.state())
+    b = coach_towards(targets, jit=False)
+    b.load(saved(a.state(), tmp_path / "coach.npz"))
     assert a.train_step(np.array([1, 3])) == pytest.approx(b.train_step(np.array([1, 3])), rel=1e-6)
     fresh = build_generator(4, 64)
-    load_generator_weights(fresh, a.state())
+    load_variables("generator", fresh.weights, a.state())
     codes = np.array([[0], [3]])
     np.testing.assert_allclose(
         generate(fresh, codes, np.ones((2, 1), np.float32)), generate(a.generator, codes, np.ones((2, 1), np.float32))
@@ -181,3 +209,19 @@ def test_config_checks_and_plan():
         MemorizerConfig(bottleneck=100)
     with pytest.raises(ValueError, match="mix"):
         MemorizerConfig(mix=1.5)
+
+
+def test_a_checkpoint_reads_the_variables_of_its_instant_while_training_goes_on():
+    """Checkpoints are written by a background thread from reads taken between two steps."""
+    from toolkit.train.runs import variables_state
+
+    coach = coach_towards(np.stack(varied_images(8, seed=7)).astype(np.float32), jit=False)
+    variables = coach.generator.weights + list(coach.optimizer.variables)
+    coach.train_step(np.arange(8))
+    read = variables_state("v", variables)
+    at_that_time = {key: np.array(value) for key, value in read.items()}
+    for _ in range(3):
+        coach.train_step(np.arange(8))
+    assert all(np.array_equal(np.array(read[key]), at_that_time[key]) for key in read)
+    moved = [not np.array_equal(v.numpy(), at_that_time[f"v/{k:03d}"]) for k, v in enumerate(variables)]
+    assert sum(moved) > len(variables) // 2  # the training did change them

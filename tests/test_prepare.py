@@ -13,12 +13,12 @@ from click.testing import CliRunner
 from PIL import Image
 
 from toolkit.cli import cli
+from toolkit.data.crops import load_crops
 from toolkit.data.discovery import find_competition_data
 from toolkit.data.prepare import (
     PrepareConfig,
     center_square,
     draft_scale,
-    load_crops,
     parse_annotation,
     prepare,
     square_from_box,

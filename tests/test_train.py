@@ -1,4 +1,5 @@
-"""`dogkit train` and `dogkit pack --run`: budget, run folder, resume, distribution, packing."""
+"""`dogkit train` and `dogkit pack --run`: the one loop's budget, run folder, checkpoints by time,
+resume, signals, distribution, and packing from a run."""
 
 import csv
 import json
@@ -17,8 +18,19 @@ from click.testing import CliRunner
 from submission import validate_zip
 from tests.conftest import write_crop_cache
 from toolkit.cli import cli
+from toolkit.train.checkpoint import ArrayFile, write_arrays
 
-TINY = ["--bottleneck", "64", "--batch-size", "32", "--memorize-epochs", "2", "--coach-rounds", "2"]
+TINY = [
+    "--option",
+    "bottleneck=64",
+    "--batch-size",
+    "32",
+    "--option",
+    "memorize_epochs=2",
+    "--option",
+    "coach_rounds=2",
+]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def dogkit(*args, env=None, timeout=300):
@@ -35,20 +47,32 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
+def latest(run: Path) -> dict:
+    return json.loads((run / "checkpoints" / "latest.json").read_text())
+
+
+def history(run: Path) -> list[dict]:
+    path = run / "history.csv"
+    if not path.exists():
+        return []
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A small memorizer run trained in-process."""
     folder = tmp_path_factory.mktemp("tiny")
     cache = write_crop_cache(folder / "crops.npz", 64, seed=1)
     run = folder / "run"
-    result = invoke("train", "--data", cache, "--run", run, "--budget", "300", "--memorize", "48", *TINY)
+    result = invoke("train", "--data", cache, "--run", run, "--budget", "300", "--option", "memorize=48", *TINY)
     assert result.exit_code == 0, result.output
     return cache, run, result.output
 
 
-def test_run_folder_holds_config_history_samples_and_logs(tiny_run):
+def test_run_folder_holds_config_history_samples_timing_and_logs(tiny_run):
     _, run, output = tiny_run
-    assert "trained 5 epochs" in output and "run complete" in output
+    assert "trained 5 epochs (10 steps)" in output and "run complete" in output
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == "memorizer"
     assert config["model_config"]["memorize"] == 48 and config["model_config"]["bottleneck"] == 64
@@ -57,35 +81,58 @@ def test_run_folder_holds_config_history_samples_and_logs(tiny_run):
     convs = (3 * 3 * 1 * 128 + 128) + (3 * 3 * 128 * 64 + 64) + (3 * 3 * 64 * 32 + 32) + (3 * 3 * 32 * 3 + 3)
     assert config["parameters"]["generator"] == 48 * 64 + 64 + convs
     assert config["data"]["crops"] == 64
-    with open(run / "history.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    assert [(r["phase"], r["round"], r["epoch"]) for r in rows] == [
-        ("memorize", "0", "1"),
-        ("memorize", "0", "2"),
-        ("coach", "1", "1"),
-        ("coach", "2", "1"),
-        ("coach", "2", "2"),
+    rows = history(run)
+    assert [(r["phase"], r["round"], r["epoch"], r["steps"]) for r in rows] == [
+        ("memorize", "0", "1", "2"),
+        ("memorize", "0", "2", "2"),
+        ("coach", "1", "1", "2"),
+        ("coach", "2", "1", "2"),
+        ("coach", "2", "2", "2"),
     ]
-    assert all(float(r["loss"]) > 0 and float(r["seconds"]) > 0 for r in rows)
+    assert all(float(r["loss"]) > 0 and float(r["seconds"]) >= float(r["step_seconds"]) > 0 for r in rows)
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
         "00002_memorize.png",
         "00003_coach_round_01.png",
         "00005_coach_round_02.png",
     ]
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
-    assert {p.name for p in (run / "checkpoints").iterdir()} == {"memory.npz", "coach.npz"}
+    # one checkpoint at the end of each phase (the memorize phase and two coach rounds), none per epoch;
+    # the finished memory, frozen, is written once and named by every later checkpoint
+    record = latest(run)
+    assert record["number"] == 3 and record["position"]["complete"] is True
+    assert record["parts"] == {"memory": "memory-000001.npz", "coach": "coach-000003.npz"}
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"latest.json", *record["parts"].values()}
+    timing = json.loads((run / "timing.json").read_text())
+    assert timing["memorize"]["epochs"] == 2 and timing["coach"]["epochs"] == 3
+    assert timing["coach"]["wall_s"] >= timing["coach"]["step_s"] > 0
 
 
 def test_pack_from_a_run_is_valid_and_seeded(tiny_run, tmp_path):
     _, run, _ = tiny_run
     outputs = {}
-    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
-        result = invoke("pack", "--run", run, "--out", tmp_path / f"{name}.zip", "--count", 300, "--seed", seed)
+    for name, args in (("a", ["--seed", 1]), ("b", ["--seed", 1, "--option", "mix=0.7"]), ("c", ["--seed", 2])):
+        result = invoke("pack", "--run", run, "--out", tmp_path / f"{name}.zip", "--count", 300, *args)
         assert result.exit_code == 0, result.output
         outputs[name] = (tmp_path / f"{name}.zip").read_bytes()
     assert validate_zip(tmp_path / "a.zip", count=300).ok
-    assert outputs["a"] == outputs["b"]
+    assert outputs["a"] == outputs["b"]  # the run's own mix, given or not
     assert outputs["a"] != outputs["c"]
+    other_mix = invoke(
+        "pack", "--run", run, "--out", tmp_path / "d.zip", "--count", 300, "--seed", 1, "--option", "mix=0.5"
+    )
+    assert other_mix.exit_code == 0 and (tmp_path / "d.zip").read_bytes() != outputs["a"]
+
+
+def test_pack_takes_only_sampling_options(tiny_run, tmp_path):
+    _, run, _ = tiny_run
+    result = CliRunner().invoke(
+        cli, ["pack", "--run", str(run), "--out", str(tmp_path / "x.zip"), "--option", "bottleneck=8"]
+    )
+    assert result.exit_code == 1
+    assert (
+        "option bottleneck cannot change at sampling time" in result.output and "sampling options: mix" in result.output
+    )
+    assert not (tmp_path / "x.zip").exists()
 
 
 def test_pack_refuses_a_generator_that_gives_nan(tiny_run, tmp_path):
@@ -93,10 +140,14 @@ def test_pack_refuses_a_generator_that_gives_nan(tiny_run, tmp_path):
     broken = tmp_path / "broken"
     (broken / "checkpoints").mkdir(parents=True)
     (broken / "config.json").write_bytes((run / "config.json").read_bytes())
-    with np.load(run / "checkpoints" / "coach.npz") as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    arrays["a/generator/000"] = np.full_like(arrays["a/generator/000"], np.nan)
-    np.savez(broken / "checkpoints" / "coach.npz", **arrays)
+    record = latest(run)
+    with ArrayFile(run / "checkpoints" / record["parts"]["coach"]) as coach:
+        arrays = {key: coach[key] for key in coach.keys()}
+    arrays["generator/000"] = np.full_like(arrays["generator/000"], np.nan)
+    write_arrays(broken / "checkpoints" / record["parts"]["coach"], arrays)
+    (broken / "checkpoints" / "latest.json").write_text(
+        json.dumps({**record, "parts": {"coach": record["parts"]["coach"]}})
+    )
     out = tmp_path / "images.zip"
     result = invoke("pack", "--run", broken, "--out", out, "--count", 50)
     assert result.exit_code == 1
@@ -113,22 +164,38 @@ def test_a_new_run_into_a_used_folder_is_refused(tiny_run):
 def test_resuming_with_other_options_names_each_difference(tiny_run):
     cache, run, _ = tiny_run
     result = invoke(
-        "train",
-        "--data",
-        cache,
-        "--run",
-        run,
-        "--budget",
-        "60",
-        "--resume",
-        "--batch-size",
-        "16",
-        "--bottleneck",
-        "128",
-    )
+        "train", "--data", cache, "--run", run, "--budget", "60", "--resume", "--batch-size", "16",
+        "--option", "bottleneck=128",
+    )  # fmt: skip
     assert result.exit_code == 1
     assert "batch_size: 32 in the run, 16 given" in result.output
     assert "bottleneck: 64 in the run, 128 given" in result.output
+
+
+@pytest.mark.parametrize(
+    "option,message",
+    [
+        ("bottleneck=abc", "option bottleneck: expected an integer, got 'abc'"),
+        ("memorize=every", "option memorize: expected an integer or all"),
+        ("mix=2", "option mix: must be between 0 and 1"),
+        ("epochs=3", "unknown option 'epochs' for the memorizer; its options: memorize, bottleneck"),
+        ("bottleneck", "expected NAME=VALUE"),
+    ],
+)
+def test_bad_model_options_are_one_line(tiny_run, tmp_path, option, message):
+    cache, _, _ = tiny_run
+    result = CliRunner().invoke(cli, ["train", "--data", str(cache), "--run", str(tmp_path / "r"), "--option", option])
+    assert result.exit_code == 1 and message in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_help_lists_every_models_options_from_its_config():
+    result = invoke("train", "--help")
+    assert result.exit_code == 0
+    for model in ("memorizer:", "dcgan:", "dcgan-radford:"):
+        assert model in result.output
+    for shown in ("memorize=10000", "bottleneck=2048", "mix=0.7", "learning_rate=0.0002", "flip=true"):
+        assert shown in result.output
 
 
 def test_resuming_on_other_data_is_refused(tiny_run, tmp_path):
@@ -146,19 +213,21 @@ def test_resuming_a_complete_run_does_nothing(tiny_run):
     assert (run / "history.csv").read_text() == before
 
 
-def test_train_then_pack_fit_in_a_60s_budget(tmp_path):
+def test_train_then_pack_fit_in_a_45s_budget(tmp_path):
     """The budget covers training and the later generation and packing of 10,000 images."""
     cache = write_crop_cache(tmp_path / "crops.npz", 2000, seed=3)
     start = time.monotonic()
-    trained = dogkit("train", "--data", cache, "--run", tmp_path / "run", "--budget", "60s")
+    trained = dogkit("train", "--data", cache, "--run", tmp_path / "run", "--budget", "45s")
     packed = dogkit("pack", "--run", tmp_path / "run", "--out", tmp_path / "images.zip")
     elapsed = time.monotonic() - start
     assert trained.returncode == 0, trained.stderr
     assert packed.returncode == 0, packed.stderr
-    assert elapsed <= 60 * 1.05, f"train + pack took {elapsed:.1f} s; stdout: {trained.stdout}"
+    assert elapsed <= 45 * 1.05, f"train + pack took {elapsed:.1f} s; stdout: {trained.stdout}"
     assert validate_zip(tmp_path / "images.zip").ok
-    history = (tmp_path / "run" / "history.csv").read_text()
-    assert "coach" in history  # both phases got time
+    rows = history(tmp_path / "run")
+    assert {"memorize", "coach"} <= {r["phase"] for r in rows}  # both phases got time
+    # stopped by the budget: one checkpoint at the memorize phase's end, one when the budget stopped it
+    assert latest(tmp_path / "run")["number"] <= 2 + sum(r["phase"] == "coach" for r in rows)
 
 
 def test_a_budget_too_small_to_train_still_packs_and_says_so(tmp_path):
@@ -166,25 +235,15 @@ def test_a_budget_too_small_to_train_still_packs_and_says_so(tmp_path):
     trained = dogkit("train", "--data", cache, "--run", tmp_path / "run", "--budget", "2s")
     assert trained.returncode == 0, trained.stderr
     assert "budget too small to train" in trained.stdout and "initial, untrained model" in trained.stdout
+    assert latest(tmp_path / "run")["position"]["untrained"] is True
     packed = dogkit("pack", "--run", tmp_path / "run", "--out", tmp_path / "images.zip", "--count", 500)
     assert packed.returncode == 0, packed.stderr
     assert "untrained initial model" in packed.stdout
     assert validate_zip(tmp_path / "images.zip", count=500).ok
 
 
-def _history(run: Path) -> list[dict]:
-    path = run / "history.csv"
-    if not path.exists():
-        return []
-    with open(path) as handle:
-        return list(csv.DictReader(handle))
-
-
-def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
-    cache = write_crop_cache(tmp_path / "crops.npz", 400, seed=5)
-    run = tmp_path / "run"
-    options = ["--bottleneck", "64", "--batch-size", "32", "--memorize-epochs", "3", "--coach-rounds", "5"]
-    process = subprocess.Popen(
+def _train_in_background(cache, run, *options):
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -198,58 +257,99 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
             "600",
             *options,
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+
+
+def _wait_for_coach_epochs(process, run, count, seconds=240):
+    deadline = time.monotonic() + seconds
+    while sum(r["phase"] == "coach" for r in history(run)) < count:
+        assert process.poll() is None, "training ended before the signal: " + process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "training made no progress"
+        time.sleep(0.05)
+
+
+RESUMABLE = ["--option", "bottleneck=64", "--batch-size", "32", "--option", "memorize_epochs=3"]
+COACH_EPOCHS = [(r + 1, e + 1) for r, epochs in enumerate([1, 2, 4, 8]) for e in range(epochs)]
+
+
+def _assert_every_epoch_once(run):
+    rows = history(run)
+    assert [(int(r["round"]), int(r["epoch"])) for r in rows if r["phase"] == "coach"] == COACH_EPOCHS
+    assert [r["phase"] for r in rows[:3]] == ["memorize"] * 3
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    cache = write_crop_cache(tmp_path / "crops.npz", 400, seed=5)
+    run = tmp_path / "run"
+    process = _train_in_background(cache, run, *RESUMABLE, "--option", "coach_rounds=4", "--checkpoint-every", "1s")
     try:
-        deadline = time.monotonic() + 240
-        while sum(r["phase"] == "coach" for r in _history(run)) < 6:
-            assert process.poll() is None, "training ended before it could be killed"
-            assert time.monotonic() < deadline, "training made no progress"
-            time.sleep(0.05)
+        _wait_for_coach_epochs(process, run, 6)
         process.send_signal(signal.SIGKILL)
         process.wait()
     finally:
         if process.poll() is None:
             process.kill()
-    written = len(_history(run))
-    with np.load(run / "checkpoints" / "coach.npz") as archive:
-        state = json.loads(str(archive["state"]))
-    assert written - state["history_rows"] <= 1  # at most one finished epoch is lost
+    assert latest(run)["position"]["history_rows"] >= 3  # at least the memorize phase's checkpoint
 
     resumed = dogkit("train", "--data", cache, "--run", run, "--budget", "600", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr and "run complete" in resumed.stdout
-    rows = _history(run)
-    coach = [(int(r["round"]), int(r["epoch"])) for r in rows if r["phase"] == "coach"]
-    expected = [(r + 1, e + 1) for r, epochs in enumerate([1, 2, 4, 8, 16]) for e in range(epochs)]
-    assert coach == expected  # every epoch once: none repeated, none skipped
-    assert [r["phase"] for r in rows[:3]] == ["memorize"] * 3
+    _assert_every_epoch_once(run)  # none repeated, none skipped
+
+
+@pytest.mark.parametrize("signum,code,resume", [(signal.SIGTERM, 143, True), (signal.SIGINT, 130, False)])
+def test_a_signal_saves_says_how_to_resume_and_exits_non_zero(tmp_path, signum, code, resume):
+    cache = write_crop_cache(tmp_path / "crops.npz", 400, seed=5)
+    run = tmp_path / "run"
+    process = _train_in_background(cache, run, *RESUMABLE, "--option", "coach_rounds=4")  # checkpoints: 10 min
+    try:
+        _wait_for_coach_epochs(process, run, 4)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == code, stderr[-2000:]
+    name = signal.Signals(signum).name
+    assert f"{name}: stopping after this step and saving a checkpoint" in stderr
+    assert f"stopped by {name} (coach phase, round" in stderr
+    assert f"continue with: dogkit train --run {run} --resume" in stderr and "Traceback" not in stderr
+    position = latest(run)["position"]
+    assert position["history_rows"] == len(history(run))  # the checkpoint holds every recorded epoch
+    if not resume:
+        return
+    resumed = dogkit("train", "--data", cache, "--run", run, "--budget", "600", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    _assert_every_epoch_once(run)
 
 
 MIRRORED_SCRIPT = """
 import numpy as np
 from toolkit.backend import tf
+from toolkit.data.crops import TrainingData
 from toolkit.train.distribute import select_strategy
-from toolkit.models.memorizer.networks import Coach
 from tests.conftest import varied_images
+from tests.test_memorizer import coach_towards
 
 strategy = select_strategy("mirrored")
 assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
 targets = np.stack(varied_images(16, seed=6)).astype(np.float32)
-coach = Coach(strategy, 16, 64, targets, lr=0.005, jit=True)
+coach = coach_towards(targets, strategy=strategy)  # the memory's logits mirrored on both replicas
 rows = np.arange(16)
 before = coach.mean_error(rows)
 losses = [coach.train_step(rows) for _ in range(30)]
 after = coach.mean_error(rows)
 print(type(strategy).__name__, strategy.num_replicas_in_sync, losses[0], losses[-1], before, after)
 
-from toolkit.models.dcgan.networks import RadfordConfig
-from toolkit.train.runs import RunFolder
-from toolkit.models.dcgan.model import DcganTrainer
+from toolkit.models.dcgan.config import RadfordConfig
+from toolkit.models.dcgan.model import Dcgan
 
-gan = DcganTrainer(RadfordConfig(batch_size=8), targets.astype(np.uint8), RunFolder("unused"), strategy)
-gan_losses = [gan.train_step(np.arange(8)) for _ in range(3)]
+data = TrainingData(targets.astype(np.uint8), np.full(16, "x"), None, "")
+gan = Dcgan(RadfordConfig(batch_size=8), data, strategy, np.random.default_rng(0), jit=True)
+gan_losses = [list(gan.train_step(np.arange(8)).values()) for _ in range(3)]
 print(np.isfinite(gan_losses).all())
 """
 
@@ -261,7 +361,7 @@ def test_mirrored_strategy_on_two_logical_cpus_trains(tmp_path):
         text=True,
         timeout=300,
         env={**os.environ, "DOGKIT_LOGICAL_CPUS": "2"},
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
     name, replicas, first, last, before, after, gan_finite = done.stdout.split()
@@ -282,18 +382,19 @@ AUTO_STRATEGY_SCRIPT = """
 import logging, os
 import numpy as np
 from toolkit.backend import tf
+from toolkit.data.crops import TrainingData
 from toolkit.train import distribute
 from toolkit.errors import DogkitError
-from toolkit.models.memorizer.networks import MemorizerConfig
-from toolkit.models.memorizer.model import MemorizerTrainer
+from toolkit.models.memorizer.config import MemorizerConfig
+from toolkit.models.memorizer.model import Memorizer
 from tests.conftest import varied_images
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 # two logical CPUs stand in for Kaggle's two T4s: auto must time one device against mirrored
 real = tf.config.list_logical_devices
 tf.config.list_logical_devices = lambda kind=None: real("CPU") if kind == "GPU" else real(kind)
-images = np.stack(varied_images(64, seed=3))
-probe = MemorizerTrainer.strategy_probe(MemorizerConfig(bottleneck=64, batch_size=32), images, jit=False)
+data = TrainingData(np.stack(varied_images(64, seed=3)), np.full(64, "x"), None, "")
+probe = Memorizer.strategy_probe(MemorizerConfig(bottleneck=64, batch_size=32), data, jit=False)
 strategy = distribute.select_strategy("auto", probe)
 print("chosen", type(strategy).__name__)
 
@@ -314,7 +415,7 @@ def test_auto_strategy_times_mirrored_against_one_device_and_falls_back_from_a_t
         text=True,
         timeout=300,
         env={**os.environ, "DOGKIT_LOGICAL_CPUS": "2"},
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
     [trial] = [line for line in done.stderr.splitlines() if line.startswith("strategy trial:")]

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 
 import click
 
+from kernel.metadata import ACCELERATORS, DEFAULT_ACCELERATOR
 from toolkit import __version__
+from toolkit.competition import COMPETITION
 from toolkit.errors import DogkitError
 
 
@@ -54,7 +56,7 @@ def cli(ctx: click.Context, quiet: bool) -> None:
 
 
 @cli.command()
-@click.option("--competition", default="generative-dog-images", show_default=True, help="Kaggle competition slug.")
+@click.option("--competition", default=COMPETITION, show_default=True, help="Kaggle competition slug.")
 @click.option(
     "--dest",
     type=click.Path(file_okay=False),
@@ -140,21 +142,6 @@ def prepare(src: str, out: str, crop: str, workers: int) -> None:
     click.echo(f"report: {result.report_path}, contact sheet: {result.sheet_path}")
 
 
-class _Memorize(click.ParamType):
-    name = "N|all"
-
-    def convert(self, value, param, ctx):
-        if value is None or isinstance(value, int) or (isinstance(value, str) and value.lower() == "all"):
-            return None if isinstance(value, str) else value
-        try:
-            number = int(value)
-        except ValueError:
-            self.fail(f"{value!r} is neither a number nor 'all'", param, ctx)
-        if number < 1:
-            self.fail("must be at least 1", param, ctx)
-        return number
-
-
 def _budget(ctx, param, value):
     from toolkit.train.budget import parse_budget
 
@@ -164,18 +151,58 @@ def _budget(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
-def _given(ctx: click.Context, names: dict[str, str]) -> dict:
-    """The options the user gave explicitly, under the model config's field names."""
-    from click.core import ParameterSource
+def _model_names() -> list[str]:
+    from toolkit.models import MODELS
 
-    return {
-        field: ctx.params[option]
-        for option, field in names.items()
-        if ctx.get_parameter_source(option) not in (ParameterSource.DEFAULT, None)
-    }
+    return list(MODELS)
 
 
-@cli.command()
+class _ModelHelp(click.Command):
+    """A command whose help ends with every model's options, read from the config dataclasses."""
+
+    sampling_only = False
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        from toolkit.models import MODELS
+        from toolkit.train.options import format_options, option_specs
+
+        kind = "sampling options" if self.sampling_only else "options"
+        with formatter.section(f"Model {kind} (--option NAME=VALUE; defaults from each model's config)"):
+            for entry in MODELS.values():
+                config_class = entry.config_class()
+                if self.sampling_only:
+                    names = ", ".join(spec.name for spec in option_specs(config_class) if spec.sampling) or "none"
+                    formatter.write_text(f"{entry.name}: {names}")
+                    continue
+                formatter.write_text(f"{entry.name}: {entry.summary}")
+                formatter.write(format_options(config_class, width=formatter.width or 100) + "\n\n")
+
+
+class _SamplingHelp(_ModelHelp):
+    sampling_only = True
+
+
+_option_option = click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A model option, e.g. --option bottleneck=1024 (repeatable; listed below).",
+)
+
+
+def _parse_options(model: str, items, sampling_only: bool = False, **flags) -> dict:
+    """``--option`` items (and the flags given) as the model's typed options."""
+    from toolkit import models
+    from toolkit.train.options import parse_assignments
+
+    config_class = models.get(model).config_class()
+    values = {name: value for name, value in flags.items() if value is not None}
+    return {**values, **parse_assignments(config_class, items, sampling_only=sampling_only)}
+
+
+@cli.command(cls=_ModelHelp)
 @click.option(
     "--data",
     type=click.Path(dir_okay=False),
@@ -200,96 +227,44 @@ def _given(ctx: click.Context, names: dict[str, str]) -> dict:
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --run from its last checkpoint.")
 @click.option(
+    "--model",
+    type=click.Choice(_model_names()),
+    default="memorizer",
+    show_default=True,
+    help="The model to train (listed with their options below).",
+)
+@_option_option
+@click.option("--seed", type=int, default=None, help="The model's seed option [default: the model's, 0].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="The model's batch_size option.")
+@click.option(
     "--strategy",
     type=click.Choice(["auto", "none", "mirrored", "tpu"]),
     default="auto",
     show_default=True,
-    help="tf.distribute strategy: auto picks TPU, several GPUs (mirrored) or the default.",
+    help="tf.distribute strategy: auto picks a TPU, the faster of one GPU and mirrored, or the default.",
 )
 @click.option(
-    "--model",
-    type=click.Choice(["memorizer", "dcgan", "dcgan-radford"]),
-    default="memorizer",
+    "--checkpoint-every",
+    default="10m",
     show_default=True,
-    help="memorizer: the memorizer/generalizer GAN; dcgan: the TensorFlow-tutorial DCGAN at 64x64; "
-    "dcgan-radford: the DCGAN of Radford et al.",
-)
-@click.option(
-    "--memorize",
-    type=_Memorize(),
-    default="10000",
-    show_default=True,
-    help="Memorizer: crops to memorize (a seeded random subset), or 'all'.",
-)
-@click.option(
-    "--bottleneck",
-    type=click.IntRange(min=64),
-    default=2048,
-    show_default=True,
-    help="Memorizer: width of the generator's first layer (a multiple of 64).",
-)
-@click.option("--batch-size", type=click.IntRange(min=1), help="[default: 256; dcgan-radford 128]")
-@click.option("--memorize-epochs", type=click.IntRange(min=0), default=50, show_default=True, help="Memorizer.")
-@click.option(
-    "--coach-rounds",
-    type=click.IntRange(min=0),
-    default=9,
-    show_default=True,
-    help="Memorizer: coach rounds of 1, 2, 4, ... 256 epochs.",
-)
-@click.option("--epochs", type=click.IntRange(min=0), default=50, show_default=True, help="DCGANs: training epochs.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "float32", "bfloat16"]),
-    default="auto",
-    show_default=True,
-    help="Memorizer: generator convolutions in bfloat16 (auto: on CPUs with AMX, about 2x faster) or float32.",
+    callback=_budget,
+    help="At most one checkpoint per this long (also at each phase's end, when the budget stops "
+    "training and on SIGINT/SIGTERM).",
 )
 @click.option("--no-xla", is_flag=True, help="Do not XLA-compile the training steps.")
 @click.pass_context
-def train(
-    ctx,
-    data,
-    run_path,
-    budget,
-    resume,
-    strategy,
-    model,
-    epochs,
-    memorize,
-    bottleneck,
-    batch_size,
-    memorize_epochs,
-    coach_rounds,
-    seed,
-    precision,
-    no_xla,
-) -> None:
+def train(ctx, data, run_path, budget, resume, model, options, seed, batch_size, strategy, checkpoint_every, no_xla):
     """Train a model within a time budget, resumably.
 
     Stops early enough that `dogkit pack --run` still fits in the budget. Writes config.json,
-    checkpoints (every epoch), history.csv, sample grids and TensorBoard scalars into --run.
+    checkpoints (by time), history.csv, sample grids and TensorBoard scalars into --run.
     """
     from pathlib import Path
 
     from toolkit.train.budget import format_seconds
-    from toolkit.train.loop import TrainConfig
+    from toolkit.train.loop import Interrupted, TrainConfig
     from toolkit.train.loop import train as run_train
 
-    given = _given(
-        ctx,
-        {
-            "memorize": "memorize",
-            "bottleneck": "bottleneck",
-            "batch_size": "batch_size",
-            "memorize_epochs": "memorize_epochs",
-            "coach_rounds": "coach_rounds",
-            "seed": "seed",
-            "precision": "precision",
-            "epochs": "epochs",
-        },
-    )
     config = TrainConfig(
         data=Path(data),
         run=Path(run_path),
@@ -298,18 +273,27 @@ def train(
         strategy=strategy,
         model=model,
         jit=not no_xla,
+        checkpoint_every_s=checkpoint_every,
         started=ctx.obj["started"],
     )
-    result = run_train(config, given)
+    try:
+        result = run_train(config, _parse_options(model, options, seed=seed, batch_size=batch_size))
+    except Interrupted as exc:
+        click.echo(f"dogkit: {exc}", err=True)
+        sys.exit(exc.exit_code)
     for note in result.notes:
         click.echo(f"note: {note}")
-    loss = "" if result.loss is None else f", last loss {result.loss:.4f}"
+    shown = ", ".join(f"{name} {value:.4f}" for name, value in result.metrics.items())
+    last = f", last epoch {shown}" if shown else ""
     state = "complete" if result.complete else "not complete (train again with --resume to continue)"
-    click.echo(f"trained {result.epochs} epochs in {format_seconds(result.seconds)}{loss}; run {state}: {result.run}")
+    click.echo(
+        f"trained {result.epochs} epochs ({result.steps} steps) in {format_seconds(result.seconds)}{last}; "
+        f"run {state}: {result.run}"
+    )
     click.echo(f"next: dogkit pack --run {result.run} --out images.zip")
 
 
-@cli.command()
+@cli.command(cls=_SamplingHelp)
 @click.option(
     "--from-dir",
     "from_dir",
@@ -325,14 +309,15 @@ def train(
 @click.option("--out", type=click.Path(dir_okay=False), default="images.zip", show_default=True, help="Zip to write.")
 @_count_option
 @click.option("--resize", is_flag=True, help="With --from-dir: resize images that are not 64x64 (Lanczos).")
-@click.option(
-    "--mix",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="With --run (memorizer): weight of the cycling code in each mixture [default: the run's, 0.7].",
-)
 @click.option("--seed", type=int, default=None, help="With --run: sampling seed [default: the run's].")
-def pack(from_dir, run_path, out, count, resize, mix, seed) -> None:
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="With --run: a sampling option of the run's model, e.g. --option mix=0.6 (listed below).",
+)
+def pack(from_dir, run_path, out, count, resize, seed, options) -> None:
     """Pack images into a submission images.zip.
 
     From a folder (--from-dir) or generated by a trained run (--run). Writes exactly COUNT PNG
@@ -341,6 +326,8 @@ def pack(from_dir, run_path, out, count, resize, mix, seed) -> None:
     if (from_dir is None) == (run_path is None):
         raise click.UsageError("give exactly one of --from-dir and --run")
     if from_dir is not None:
+        if options:
+            raise click.UsageError("--option applies to --run only")
         from toolkit.pack.from_dir import pack_from_dir
 
         with progress_bar(count, "pack") as update:
@@ -351,9 +338,12 @@ def pack(from_dir, run_path, out, count, resize, mix, seed) -> None:
         click.echo(f"wrote {result.path}: {result.count} PNG images" + (f" ({', '.join(notes)})" if notes else ""))
         return
     from toolkit.pack.from_run import pack_run
+    from toolkit.train.runs import RunFolder
 
+    model = RunFolder(run_path).read_config().get("model", "")
+    parsed = _parse_options(model, options, sampling_only=True) if options else {}
     with progress_bar(count, "generate") as update:
-        result = pack_run(run_path, out, count, mix=mix, seed=seed, progress=update)
+        result = pack_run(run_path, out, count, options=parsed, seed=seed, progress=update)
     if not result.trained:
         click.echo(f"note: {run_path} holds the untrained initial model (the budget allowed no training)")
     click.echo(
@@ -453,23 +443,7 @@ def timelapse(run_path, out, fps) -> None:
     click.echo(f"wrote {path}: {len(frames)} frames at {fps:g} per second")
 
 
-def _model_options(values: list[str]) -> dict:
-    """``--option name=value`` pairs as a dict, values parsed as JSON when they can be."""
-    import json
-
-    options = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--option")
-        try:
-            options[name.replace("-", "_")] = json.loads(value)
-        except ValueError:
-            options[name.replace("-", "_")] = value
-    return options
-
-
-@cli.command("run")
+@cli.command("run", cls=_ModelHelp)
 @click.option(
     "--src",
     type=click.Path(exists=True, file_okay=False),
@@ -494,15 +468,10 @@ def _model_options(values: list[str]) -> dict:
     help="Inception weights for scoring (classify_image_graph_def.pb or Keras InceptionV3 notop).",
 )
 @click.option("--no-score", is_flag=True, help="Do not score the zip.")
-@click.option(
-    "--option",
-    "options",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A model option, e.g. --option bottleneck=1024 (repeatable).",
-)
+@click.option("--model", type=click.Choice(_model_names()), default="memorizer", show_default=True)
+@_option_option
 @click.pass_context
-def run_command(ctx, src, work, budget, out, inception, no_score, options) -> None:
+def run_command(ctx, src, work, budget, out, inception, no_score, model, options) -> None:
     """Prepare, train, pack and score as one job within the budget."""
     from pathlib import Path
 
@@ -515,7 +484,8 @@ def run_command(ctx, src, work, budget, out, inception, no_score, options) -> No
             out=Path(out),
             budget_s=budget,
             started=ctx.obj["started"],
-            model_options=_model_options(options),
+            model=model,
+            model_options=_parse_options(model, options),
             score=not no_score,
             inception=Path(inception) if inception else None,
         ),
@@ -562,19 +532,19 @@ def _default_kernel_id(model: str) -> str:
     return f"{identity.username}/dogkit-{model}"
 
 
-@cli.command()
+@cli.command(cls=_ModelHelp)
 @click.option("--out", type=click.Path(file_okay=False), default="build/kernel", show_default=True)
 @click.option("--kernel-id", default=None, help="OWNER/SLUG on Kaggle [default: the signed-in user's dogkit-MODEL].")
 @click.option("--budget", default="8h30m", show_default=True, help="Time for the whole kernel run (Kaggle allows 9h).")
 @click.option(
     "--accelerator",
-    type=click.Choice(["none", "gpu", "gpu-t4x2", "tpu"]),
-    default="gpu-t4x2",
+    type=click.Choice(list(ACCELERATORS)),
+    default=DEFAULT_ACCELERATOR,
     show_default=True,
     help="What Kaggle runs the kernel on: none (CPU), gpu (Kaggle's default GPU), gpu-t4x2 (two T4s), tpu (TPU v5e-8).",
 )
-@click.option("--model", type=click.Choice(["memorizer"]), default="memorizer", show_default=True)
-@click.option("--option", "options", multiple=True, metavar="NAME=VALUE", help="A model option (repeatable).")
+@click.option("--model", type=click.Choice(_model_names()), default="memorizer", show_default=True)
+@_option_option
 @click.option(
     "--metric-dataset",
     default=None,
@@ -597,7 +567,7 @@ def bundle(out, kernel_id, budget, accelerator, model, options, metric_dataset) 
                 budget=budget,
                 accelerator=accelerator,
                 model=model,
-                model_options=_model_options(options),
+                model_options=_parse_options(model, options),
                 metric_dataset=metric_dataset,
             )
         )
@@ -657,10 +627,11 @@ def push(folder, wait, poll) -> None:
 @click.argument("kernel", metavar="OWNER/SLUG[/VERSION]")
 def status(kernel) -> None:
     """Show a kernel run's status (without VERSION: the newest version's run, by its number)."""
+    from toolkit.competition import check_kernel_id
     from toolkit.kaggle import kernels
     from toolkit.kaggle.client import connect
 
-    kernels.check_kernel_id(kernel, allow_version=True)
+    check_kernel_id(kernel, version=True)
     api = connect()
     if kernel.count("/") == 1:
         kernel = f"{kernel}/{kernels.latest_version(kernel, api)}"
@@ -677,10 +648,11 @@ def status(kernel) -> None:
 )
 def output(kernel, dest) -> None:
     """Download a kernel run's output files and log (without VERSION: the newest version's)."""
+    from toolkit.competition import check_kernel_id
     from toolkit.kaggle import kernels
     from toolkit.kaggle.client import connect
 
-    kernels.check_kernel_id(kernel, allow_version=True)
+    check_kernel_id(kernel, version=True)
     api = connect()
     if kernel.count("/") == 1:
         kernel = f"{kernel}/{kernels.latest_version(kernel, api)}"
@@ -698,7 +670,7 @@ def output(kernel, dest) -> None:
     "--version", type=click.IntRange(min=1), default=None, help="Kernel version [default: the latest complete one]."
 )
 @click.option("-m", "--message", required=True, help="Submission description.")
-@click.option("--competition", default="generative-dog-images", show_default=True)
+@click.option("--competition", default=COMPETITION, show_default=True)
 def submit(kernel, version, message, competition) -> None:
     """Submit a kernel's images.zip, after validating it.
 

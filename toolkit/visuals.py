@@ -29,34 +29,51 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(images), 0, 255).astype(np.uint8)
 
 
-def loss_curves(history: Sequence[dict], width: int = 640, panel_height: int = 200) -> np.ndarray:
-    """One panel per phase of ``history`` (rows of history.csv): its loss against epochs.
+# history.csv columns that are not metrics (see toolkit.train.runs.HISTORY_FIELDS)
+_NOT_METRICS = frozenset({"phase", "round", "epoch", "steps", "learning_rate", "seconds", "step_seconds", "elapsed"})
 
-    Returns an (H, W, 3) uint8 image; phases keep the order in which they first appear.
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def loss_curves(history: Sequence[dict], width: int = 640, panel_height: int = 200) -> np.ndarray:
+    """One panel per phase and metric of ``history`` (rows of history.csv): its values against epochs.
+
+    Every column that is not bookkeeping (phase, round, epoch, steps, learning rate, times) is a
+    metric: ``loss``, or ``d_loss`` and ``g_loss``, and whatever else a model records. Returns an
+    (H, W, 3) uint8 image; panels keep the order in which phases and metrics first appear.
     """
-    phases: dict[str, list[float]] = {}
+    series: dict[tuple[str, str], list[float]] = {}
     for row in history:
-        phases.setdefault(row["phase"], []).append(float(row["loss"]))
+        for name, text in row.items():
+            value = _number(text) if name not in _NOT_METRICS and name is not None else None
+            if value is not None:
+                series.setdefault((row["phase"], name), []).append(value)
     font = ImageFont.load_default()
-    canvas = Image.new("RGB", (width, panel_height * max(1, len(phases))), "white")
+    canvas = Image.new("RGB", (width, panel_height * max(1, len(series))), "white")
     draw = ImageDraw.Draw(canvas)
     left, right, top, bottom = 60, 12, 22, 24
-    for k, (phase, losses) in enumerate(phases.items()):
+    for k, ((phase, name), values) in enumerate(series.items()):
         y0 = k * panel_height
         x_lo, x_hi = left, width - right
         y_lo, y_hi = y0 + top, y0 + panel_height - bottom
         draw.rectangle((x_lo, y_lo, x_hi, y_hi), outline=(160, 160, 160))
-        low, high = min(losses), max(losses)
+        low, high = min(values), max(values)
         span = (high - low) or 1.0
-        draw.text((x_lo, y0 + 4), f"{phase}: loss over {len(losses)} epochs", fill="black", font=font)
+        draw.text((x_lo, y0 + 4), f"{phase}: {name} over {len(values)} epochs", fill="black", font=font)
         draw.text((4, y_lo), f"{high:.4g}", fill=(90, 90, 90), font=font)
         draw.text((4, y_hi - 10), f"{low:.4g}", fill=(90, 90, 90), font=font)
         draw.text((x_lo, y_hi + 6), "1", fill=(90, 90, 90), font=font)
-        draw.text((x_hi - 24, y_hi + 6), str(len(losses)), fill=(90, 90, 90), font=font)
-        steps = max(len(losses) - 1, 1)
+        draw.text((x_hi - 24, y_hi + 6), str(len(values)), fill=(90, 90, 90), font=font)
+        steps = max(len(values) - 1, 1)
         points = [
-            (x_lo + (x_hi - x_lo) * i / steps, y_hi - (y_hi - y_lo) * (loss - low) / span)
-            for i, loss in enumerate(losses)
+            (x_lo + (x_hi - x_lo) * i / steps, y_hi - (y_hi - y_lo) * (value - low) / span)
+            for i, value in enumerate(values)
         ]
         if len(points) == 1:
             draw.ellipse((points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2), fill=(200, 60, 40))

@@ -33,7 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.conftest import varied_images  # noqa: E402
 from toolkit.backend import keras, tf  # noqa: E402
-from toolkit.models.memorizer.networks import PIXELS, Coach, MemoryTable, adam_block_step, generate, resolve_precision  # noqa: E402
+from toolkit.models.memorizer.networks import (  # noqa: E402
+    PIXELS,
+    Coach,
+    MemoryTable,
+    adam_block_step,
+    generate,
+    resolve_precision,
+)
 
 BATCH = 256
 
@@ -180,7 +187,8 @@ def main() -> None:
     results = {}
     for precision in dict.fromkeys(("float32", resolve_precision("auto"))):
         keras.utils.set_random_seed(3)
-        coach = Coach(tf.distribute.get_strategy(), n, 2048, targets, 0.005, jit=True, precision=precision)
+        coach = Coach(tf.distribute.get_strategy(), n, 2048, 0.005, jit=True, precision=precision)
+        coach.set_logits([logits])
         if precision == "float32":
             reference = reference_coach(coach.generator, logits)
         state = coach.state()

@@ -3,7 +3,8 @@
 Run directly: ``python tests/benchmarks/bench_models.py``. For each model, on synthetic crops
 with its default batch size: training images per second (after the first, compiling steps) and
 generated samples per second (batches of 256). No baseline: these are the README's per-model
-lines; the memorizer's comparison with its reference formulation is bench_memorizer.py.
+lines; the memorizer's comparison with its reference formulation is bench_memorizer.py. Each model is
+driven through its phases as the training loop drives it.
 """
 
 from __future__ import annotations
@@ -20,47 +21,49 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.conftest import varied_images  # noqa: E402
 from toolkit.backend import tf  # noqa: E402
-from toolkit.train.runs import RunFolder  # noqa: E402
 
 
-def measure(model: str, images: np.ndarray, steps: int, run: Path) -> tuple[float, float, int]:
-    from toolkit.train.loop import model_classes
+def measure(name: str, images: np.ndarray, steps: int) -> tuple[dict[str, tuple[float, int]], float]:
+    """Training images/s of each phase (after its first, compiling steps) and generated samples/s."""
+    from toolkit import models
+    from toolkit.data.crops import TrainingData
 
-    trainer_class, config_class = model_classes(model)
-    config = config_class()
-    trainer = trainer_class(config, images, RunFolder(run), tf.distribute.get_strategy())
-    batch = config.batch_size
+    entry = models.get(name)
+    config = entry.config_class()()
+    data = TrainingData(images, np.full(len(images), "x"), Path("bench"), "")
     rng = np.random.default_rng(0)
-    if model == "memorizer":
-        trainer.coach.targets.assign(trainer.table.images())
-        step = trainer.coach.train_step
-    else:
-        step = trainer.train_step
-    for _ in range(2):  # compile
-        step(np.sort(rng.permutation(len(images))[:batch]))
-    start = time.perf_counter()
-    for _ in range(steps):
-        step(np.sort(rng.permutation(len(images))[:batch]))
-    train_rate = steps * batch / (time.perf_counter() - start)
-    trainer.seconds_per_generated_image()  # compile generation
-    generate_rate = 1.0 / trainer.seconds_per_generated_image()
-    return train_rate, generate_rate, batch
+    model = entry.model_class()(config, data, tf.distribute.get_strategy(), rng, True)
+    rates = {}
+    for phase in model.phases():
+        phase.begin(0)
+        if phase.name not in rates:
+            batches = list(phase.batches(rng))
+            batches = (batches * (1 + (steps + 2) // len(batches)))[: steps + 2]
+            for rows in batches[:2]:  # compile
+                phase.step(rows)
+            start = time.perf_counter()
+            for rows in batches[2:]:
+                {k: float(v) for k, v in phase.step(rows).items()}
+            rates[phase.name] = (sum(len(r) for r in batches[2:]) / (time.perf_counter() - start), len(batches[0]))
+        phase.end()
+    model.seconds_per_sample()  # compile generation
+    return rates, 1.0 / model.seconds_per_sample()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crops", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--models", nargs="*", help="[default: every model in the registry]")
     args = parser.parse_args()
     images = np.stack(varied_images(args.crops, seed=5))
     print(f"{args.crops} crops, {os.cpu_count()} cores, TensorFlow {tf.__version__}, CPU")
-    import tempfile
+    from toolkit.models import MODELS
 
-    for model in ("memorizer", "dcgan", "dcgan-radford"):
-        with tempfile.TemporaryDirectory() as tmp:
-            train_rate, generate_rate, batch = measure(model, images, args.steps, Path(tmp))
-        label = f"{model} ({'coach phase, ' if model == 'memorizer' else ''}batch {batch})"
-        print(f"{label:36s} training {train_rate:7.0f} images/s   generation {generate_rate:7.0f} samples/s")
+    for model in args.models or MODELS:
+        rates, generate_rate = measure(model, images, args.steps)
+        training = "; ".join(f"{phase} {rate:7.0f} images/s (batch {batch})" for phase, (rate, batch) in rates.items())
+        print(f"{model:14s} training: {training}   generation {generate_rate:7.0f} samples/s")
 
 
 if __name__ == "__main__":

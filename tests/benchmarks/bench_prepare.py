@@ -23,8 +23,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from toolkit.data.crops import load_crops  # noqa: E402
 from toolkit.data.discovery import find_competition_data  # noqa: E402
-from toolkit.data.prepare import PrepareConfig, load_crops, parse_annotation, prepare, square_from_box  # noqa: E402
+from toolkit.data.prepare import PrepareConfig, parse_annotation, prepare, square_from_box  # noqa: E402
 from toolkit.data.synthetic import make_photos, write_dataset  # noqa: E402
 
 

@@ -2,8 +2,9 @@
 
 The data has been published zipped (``all-dogs.zip``, ``Annotation.zip``) and extracted, with
 the photos in ``all-dogs/`` or ``all-dogs/all-dogs/`` and the annotations in ``Annotation/``,
-``Annotation/Annotation/`` or ``annotation/Annotation/``, all possibly under a
-``generative-dog-images/`` folder (as in ``/kaggle/input``). Input folders are only read.
+``Annotation/Annotation/`` or ``annotation/Annotation/``, all possibly some folders down (under
+``/kaggle/input``: at its top in 2019, in ``generative-dog-images/`` later, in
+``competitions/generative-dog-images/`` today). Input folders are only read.
 """
 
 from __future__ import annotations

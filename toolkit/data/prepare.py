@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from submission import atomic_path
+from toolkit.data.crops import CROP_SIZE, save_npz
 from toolkit.data.discovery import (
     PHOTO_SUFFIXES,
     CompetitionData,
@@ -46,7 +47,6 @@ from toolkit.data.discovery import (
 from toolkit.errors import DogkitError
 from toolkit.visuals import image_grid
 
-CROP_SIZE = 64
 CROP_MODES = ("bbox", "center")
 _CHUNK = 32  # photos per task sent to a worker
 
@@ -308,12 +308,6 @@ def contact_sheet(images: np.ndarray, seed: int = 0, columns: int = 8, rows: int
     return image_grid(images[chosen], columns, rows)
 
 
-def save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write an uncompressed .npz atomically (np.savez on a file object: no name mangling)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-
-
 def find_input(src: str | os.PathLike, crop: str) -> CompetitionData:
     """The photos to crop: the competition's data in any layout; with ``crop="center"``, any image folder.
 
@@ -421,23 +415,6 @@ def prepare(
     return PrepareResult(out=out, report_path=report_path, sheet_path=sheet_path, report=report)
 
 
-def load_crops(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a crop cache written by ``prepare``; a clear error when it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise DogkitError(f"{path}: crop cache not found; run `dogkit prepare` first")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as exc:
-        raise DogkitError(f"{path}: not a readable crop cache ({exc})") from exc
-    images = arrays.get("images")
-    if images is None or images.ndim != 4 or images.shape[1:] != (CROP_SIZE, CROP_SIZE, 3) or images.dtype != np.uint8:
-        shape = None if images is None else (images.shape, images.dtype)
-        raise DogkitError(f"{path}: expected 'images' as uint8 (N, 64, 64, 3), found {shape}")
-    return arrays
-
-
 __all__ = [
     "PHOTO_SUFFIXES",
     "PrepareConfig",
@@ -445,7 +422,6 @@ __all__ = [
     "PrepareResult",
     "center_square",
     "contact_sheet",
-    "load_crops",
     "parse_annotation",
     "prepare",
     "square_from_box",

@@ -43,8 +43,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from submission import IMAGE_COUNT, IMAGE_SIZE, atomic_path, validate_zip
+from toolkit.data.crops import save_npz
 from toolkit.data.discovery import IMAGE_SUFFIXES, FileReader, FileSet, find_competition_data, find_images
-from toolkit.data.prepare import save_npz
 from toolkit.errors import DogkitError
 from toolkit.metric.features import (
     DEFAULT_BATCH_SIZE,

@@ -1,20 +1,27 @@
-"""``dogkit train``: the run folder, the time budget and the pieces every model's loop shares.
+"""``dogkit train``: the one training loop every model runs in.
 
-A model module (``toolkit.train_memorizer``, ...) provides a ``Trainer`` class; this module
-loads the data, checks or writes ``config.json``, picks the distribution strategy, works out
-how much of the budget training may use, and hands over. Shared helpers: ``StepClock``
-(seconds per step, to stop before a deadline), ``Recorder`` (history.csv, TensorBoard,
-progress bar) and ``epoch_batches``.
+A model (``toolkit.models.base``) describes its training as phases; this loop owns everything
+around them, the same for every model: the run folder and its config, the resume position and
+the random generator's state, history trimming after a kill, the budget and the time it keeps
+back for ``dogkit pack``, the stand-in checkpoint when the budget allows no step, progress bars,
+sample grids, TensorBoard, and checkpoints.
+
+Checkpoints are written by time, never every epoch (on a GPU an epoch is quicker than writing
+the model): at most one per ``checkpoint_every_s``, plus at the end of each phase, when the
+budget stops training and on SIGINT/SIGTERM (the step under way finishes, the checkpoint is
+written, the process exits with 128 + the signal's number). A checkpoint of variables read at
+one instant, or of frozen parts, is written by a background thread while training goes on; a
+part streamed from tables that training changes (the memorizer's memory while it memorizes) is
+written in place, between steps.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import logging
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -22,22 +29,19 @@ from typing import Any
 import numpy as np
 
 from toolkit import __version__
-from toolkit.data.prepare import load_crops
+from toolkit.data.crops import load_training_data
 from toolkit.errors import DogkitError
 from toolkit.train.budget import Deadline, format_seconds
+from toolkit.train.options import check_values
+from toolkit.train.recording import Recorder
 from toolkit.train.runs import RunFolder, config_differences
 
 log = logging.getLogger("dogkit")
 
-# model name -> (module, trainer class, config class)
-MODELS = {
-    "memorizer": ("toolkit.models.memorizer.model", "MemorizerTrainer", "MemorizerConfig"),
-    "dcgan": ("toolkit.models.dcgan.model", "DcganTrainer", "DcganConfig"),
-    "dcgan-radford": ("toolkit.models.dcgan.model", "DcganTrainer", "RadfordConfig"),
-}
-
 # Writing one image into images.zip, generously (the writer does 10,000 in ~1.5 s on 2 cores).
 WRITE_SECONDS_PER_IMAGE = 3e-4
+SAVE_BYTES_PER_SECOND = 150e6  # a checkpoint's write and fsync, to keep time for the last one
+CHECKPOINT_EVERY_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,8 @@ class TrainConfig:
     strategy: str = "auto"  # auto | none | mirrored | tpu
     model: str = "memorizer"
     pack_count: int = 10_000  # images the budget keeps time to generate and pack afterwards
-    jit: bool = True  # XLA-compile the training steps
+    jit: bool = True  # XLA-compile the training steps (on accelerators)
+    checkpoint_every_s: float = CHECKPOINT_EVERY_S  # at most one checkpoint per this many seconds
     started: float | None = None  # monotonic time the budget counts from (None: when train() is called)
 
 
@@ -57,59 +62,67 @@ class TrainConfig:
 class TrainResult:
     run: Path
     trained: bool = True  # False: the budget left no time to train; the initial model was saved
-    complete: bool = False  # every epoch of the recipe has run
-    epochs: int = 0  # epochs run by this call
-    loss: float | None = None  # the last epoch's loss
+    complete: bool = False  # every epoch of every phase has run
+    epochs: int = 0  # epochs finished by this call
+    steps: int = 0  # steps run by this call (an epoch cut short counts its steps, not itself)
+    metrics: dict[str, float] = field(default_factory=dict)  # the last finished epoch's
     seconds: float = 0.0  # wall time of this call, from process start
     reserved_s: float = 0.0  # seconds kept back for generating and packing
     notes: list[str] = field(default_factory=list)
 
-    def too_small_to_train(self, deadline: Deadline, trained_before: bool) -> TrainResult:
-        """Record that the budget left no time for a step (a model to pack was saved all the same)."""
-        self.trained = trained_before
-        self.notes.append(
-            f"budget too small to train ({format_seconds(max(deadline.left(), 0))} left after keeping time "
-            "to pack); saved the " + ("model as it is" if trained_before else "initial, untrained model")
-        )
-        return self
+
+class Interrupted(DogkitError):
+    """Training stopped by SIGINT or SIGTERM after saving; ``exit_code`` is 128 + the signal's number."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
-def model_classes(model: str):
-    """(trainer class, config class) of a model name."""
-    if model not in MODELS:
-        raise DogkitError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-    module_name, trainer, config = MODELS[model]
-    module = importlib.import_module(module_name)
-    return getattr(module, trainer), getattr(module, config)
+@dataclass
+class Position:
+    """Where training stands; saved with every checkpoint."""
 
+    phase: int = 0  # index into the model's phases
+    epoch: int = 0  # epochs of that phase done
+    epochs_done: int = 0  # epochs of all phases done (sample grids and TensorBoard count in it)
+    steps: int = 0  # steps of all phases, cut-short epochs' included
+    history_rows: int = 0  # rows of history.csv this checkpoint accounts for
+    rng: dict | None = None  # the loop's random generator state
+    complete: bool = False
+    untrained: bool = False  # a stand-in saved before any step (so that `dogkit pack` has a model)
 
-def data_fingerprint(images: np.ndarray) -> str:
-    digest = hashlib.blake2b(digest_size=12)
-    digest.update(str(images.shape).encode())
-    digest.update(np.ascontiguousarray(images).data)
-    return digest.hexdigest()
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> Position:
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in saved.items() if key in names})
 
 
 def resolve_model_config(config_class, run: RunFolder, resume: bool, given: dict[str, Any]):
     """The model config: ``given`` options over the defaults, or over the run's own when resuming.
 
     Raises:
-        DogkitError: a new run into a folder that holds one; or resuming with options that differ
-            from the run's (listing each difference).
+        DogkitError: a new run into a folder that holds one; resuming with options that differ
+            from the run's (listing each difference); options that do not apply to the model.
     """
-    names = {f.name for f in fields(config_class)}
-    unknown = set(given) - names
-    if unknown:
-        raise DogkitError(f"options {sorted(unknown)} do not apply to this model")
+    given = check_values(config_class, given)
     if run.exists() and not resume:
         raise DogkitError(f"{run.path} already holds a run; pass --resume to continue it, or choose another --run")
     if not (run.exists() and resume):
-        return config_class(**given)
+        return _build_config(config_class, given)
     saved = run.read_config().get("model_config", {})
     clashes = config_differences({k: saved.get(k) for k in given}, given)
     if clashes:
         raise DogkitError(f"{run.path}: the run was made with other options: " + "; ".join(clashes))
-    return config_class(**{**{k: v for k, v in saved.items() if k in names}, **given})
+    names = {f.name for f in fields(config_class)}
+    return _build_config(config_class, {**{k: v for k, v in saved.items() if k in names}, **given})
+
+
+def _build_config(config_class, values: dict[str, Any]):
+    try:
+        return config_class(**values)
+    except (TypeError, ValueError) as exc:
+        raise DogkitError(str(exc)) from None
 
 
 def check_data(run: RunFolder, resume: bool, data_info: dict[str, Any]) -> None:
@@ -155,120 +168,145 @@ def epoch_batches(rng: np.random.Generator, n: int, batch_size: int) -> list[np.
 
 @dataclass(frozen=True)
 class EpochOutcome:
-    losses: tuple[float, ...] | None  # mean of each loss over the rows seen; None: no step ran
+    metrics: dict[str, float]  # each metric's mean over the rows seen ({} when no step ran)
     rows: int  # rows trained on
-    stopped: bool  # the deadline came before the epoch's end
-    seconds: float
+    steps: int
+    stopped: bool  # the deadline (or a signal) came before the epoch's end
+    seconds: float  # wall
+    step_seconds: float  # in the steps
 
 
 def run_epoch(
-    batches: list[np.ndarray],
-    step: Callable[[np.ndarray], float | tuple[float, ...]],
+    batches,
+    step: Callable[[np.ndarray], Mapping[str, Any]],
     clock: StepClock,
     deadline: Deadline,
-    on_step: Callable[[tuple[float, ...]], object] = lambda losses: None,
+    stop: Callable[[], bool] = lambda: False,
+    on_step: Callable[[Mapping[str, Any]], object] = lambda metrics: None,
 ) -> EpochOutcome:
-    """Run ``step`` on each batch until the epoch ends or one more step would pass ``deadline``."""
+    """Run ``step`` on each batch until the epoch ends, ``stop()`` says so, or one more step would
+    pass ``deadline``."""
     started = time.perf_counter()
-    totals: list[float] = []
-    seen = 0
-    for rows in batches:
-        if not clock.fits(deadline):
-            return EpochOutcome(_means(totals, seen), seen, True, time.perf_counter() - started)
+    totals: dict[str, float] = {}
+    rows = steps = 0
+    stepping = 0.0
+    stopped = False
+    for batch in batches:
+        if stop() or not clock.fits(deadline):
+            stopped = True
+            break
         tick = time.perf_counter()
-        losses = step(rows)
-        clock.record(time.perf_counter() - tick)
-        losses = losses if isinstance(losses, tuple) else (losses,)
-        totals = [t + loss * len(rows) for t, loss in zip(totals or [0.0] * len(losses), losses)]
-        seen += len(rows)
-        on_step(losses)
-    return EpochOutcome(_means(totals, seen), seen, False, time.perf_counter() - started)
+        metrics = {name: float(value) for name, value in step(batch).items()}
+        seconds = time.perf_counter() - tick
+        clock.record(seconds)
+        stepping += seconds
+        for name, value in metrics.items():
+            totals[name] = totals.get(name, 0.0) + value * len(batch)
+        rows += len(batch)
+        steps += 1
+        on_step(metrics)
+    means = {name: total / rows for name, total in totals.items()} if rows else {}
+    return EpochOutcome(means, rows, steps, stopped, time.perf_counter() - started, stepping)
 
 
-def _means(totals: list[float], seen: int) -> tuple[float, ...] | None:
-    return tuple(t / seen for t in totals) if seen else None
+class CheckpointSaver:
+    """Writes checkpoints: by time (``due``), on demand, a part of copies in a background thread."""
 
-
-class Recorder:
-    """Writes each epoch to history.csv and TensorBoard, and shows progress."""
-
-    def __init__(self, run: RunFolder, deadline: Deadline):
-        from toolkit.backend import tf
-
+    def __init__(self, run: RunFolder, every_s: float):
         self.run = run
-        self.deadline = deadline
-        self.rows = len(run.read_history())
-        self.writer = tf.summary.create_file_writer(str(run.tensorboard_dir))
-        self._tf = tf
-        self._tensorboard = importlib.util.find_spec("tensorboard") is not None
-        if not self._tensorboard:
-            log.warning("no TensorBoard logs: the tensorboard package is not installed (pip install tensorboard)")
+        self.every_s = every_s
+        self.last = time.monotonic()
+        self.blocked_s = 0.0  # time the training thread waited on saving
+        self.bytes = 0
+        self.saves = 0
+        self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
 
-    def _summary(self, write) -> None:
-        """Write TensorBoard summaries (when the tensorboard package is there)."""
-        if not self._tensorboard:
-            return
-        with self.writer.as_default():
-            write(self._tf.summary)
-        self.writer.flush()
+    def due(self) -> bool:
+        return time.monotonic() - self.last >= self.every_s
 
-    def epoch(self, phase: str, round_: int, epoch: int, loss: float, lr: float, seconds: float, step: int) -> None:
-        self.run.append_history(
-            {
-                "phase": phase,
-                "round": round_,
-                "epoch": epoch,
-                "loss": f"{loss:.6f}",
-                "learning_rate": f"{lr:g}",
-                "seconds": f"{seconds:.3f}",
-                "elapsed": f"{self.deadline.elapsed():.1f}",
-            }
+    def save(self, state: Callable[[], Mapping[str, Any]], position: Position, wait: bool = False) -> None:
+        """Save ``state()`` (the model's parts, taken now, on this thread) at ``position``."""
+        from toolkit.train.checkpoint import ChunkedArray
+
+        tick = time.perf_counter()
+        self.join()
+        parts = state()
+        record = asdict(position)
+        # a part streamed from live tables (not frozen) must be written before training changes them
+        live = any(
+            isinstance(a, ChunkedArray) for part in parts.values() if part.frozen is None for a in part.arrays.values()
         )
-        self.rows += 1
+        if live or wait:
+            self._write(parts, record)
+        else:
+            self._thread = threading.Thread(target=self._write, args=(parts, record), name="checkpoint", daemon=True)
+            self._thread.start()
+        self.last = time.monotonic()
+        self.blocked_s += time.perf_counter() - tick
 
-        def scalars(summary):
-            summary.scalar(f"{phase}/loss", loss, step=step)
-            summary.scalar(f"{phase}/learning_rate", lr, step=step)
+    def _write(self, parts, record) -> None:
+        try:
+            self.bytes += self.run.save_checkpoint(parts, record)
+            self.saves += 1
+        except BaseException as exc:  # raised on the training thread by the next join()
+            self._failure = exc
 
-        self._summary(scalars)
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            if isinstance(failure, OSError):
+                raise DogkitError(f"{self.run.checkpoints_dir}: cannot write a checkpoint ({failure})") from failure
+            raise failure
 
-    def loss_curve(self) -> Path | None:
-        """Draw history.csv as ``loss_curve.png`` in the run folder (one panel per phase)."""
-        from PIL import Image
 
-        from submission import atomic_path
-        from toolkit.visuals import loss_curves
+class StopSignals:
+    """SIGINT and SIGTERM ask training to stop after the step under way (a second one stops at once)."""
 
-        history = self.run.read_history()
-        if not history:
-            return None
-        path = self.run.path / "loss_curve.png"
-        with atomic_path(path) as tmp:
-            Image.fromarray(loss_curves(history)).save(tmp, "PNG")
-        return path
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
 
-    def sample_grid(self, grid: np.ndarray, step: int, label: str) -> Path:
-        """Save a grid of samples as ``samples/{step:05d}_{label}.png`` (names sort in training order)
-        and log it to TensorBoard under ``samples``."""
-        from PIL import Image
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
 
-        from submission import atomic_path
+    def _handle(self, signum, frame) -> None:
+        self.received = signum
+        log.warning(
+            "%s: stopping after this step and saving a checkpoint (send it again to stop at once)",
+            signal.Signals(signum).name,
+        )
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
 
-        path = self.run.samples_dir / f"{step:05d}_{label}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            Image.fromarray(grid).save(tmp, "PNG")
-        self._summary(lambda summary: summary.image("samples", grid[None], step=step))
-        return path
+    def __exit__(self, *exc) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
-    def progress(self, total: int, desc: str):
-        from toolkit.progress import progress_bar
+    def __call__(self) -> bool:
+        return self.received is not None
 
-        return progress_bar(total, desc, unit="step")
 
-    def postfix(self, bar, losses: tuple[float, ...], names: tuple[str, ...] = ("loss",)) -> None:
-        shown = ", ".join(f"{name} {loss:.4f}" for name, loss in zip(names, losses))
-        bar.set_postfix_str(f"{shown}, {format_seconds(self.deadline.left())} left")
+class _Timing:
+    """Seconds per phase name (wall, in steps, blocked on saving) and epochs, kept in timing.json."""
+
+    def __init__(self, run: RunFolder):
+        self.run = run
+        self.table = run.read_timing()
+
+    def add(self, phase: str, wall: float, steps: float, saving: float, epochs: int) -> None:
+        entry = self.table.setdefault(phase, {"wall_s": 0.0, "step_s": 0.0, "save_s": 0.0, "epochs": 0})
+        entry["wall_s"] += wall
+        entry["step_s"] += steps
+        entry["save_s"] += saving
+        entry["epochs"] += epochs
+        self.run.write_timing(self.table)
 
 
 def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> TrainResult:
@@ -276,27 +314,30 @@ def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> T
 
     ``model_options``: the model's options the user gave (the rest come from the defaults, or
     from the run itself when resuming).
+
+    Raises:
+        DogkitError: bad options, data or run folder; ``Interrupted`` after SIGINT/SIGTERM (saved).
     """
+    from toolkit import models
+
     deadline = Deadline(config.budget_s, config.started if config.started is not None else time.monotonic())
-    trainer_class, config_class = model_classes(config.model)
+    entry = models.get(config.model)
     run = RunFolder(config.run)
-    try:
-        model_config = resolve_model_config(config_class, run, config.resume, model_options or {})
-    except (TypeError, ValueError) as exc:
-        raise DogkitError(str(exc)) from None
     if run.exists() and run.read_config().get("model") != config.model:
         raise DogkitError(f"{run.path}: holds a {run.read_config().get('model')} run, not {config.model}")
-
-    crops = load_crops(config.data)
-    images = crops["images"]
-    data_info = {"path": str(config.data), "crops": int(len(images)), "fingerprint": data_fingerprint(images)}
-    check_data(run, config.resume, data_info)
+    model_config = resolve_model_config(entry.config_class(), run, config.resume, model_options or {})
+    data = load_training_data(config.data)
+    check_data(run, config.resume, data.describe())
 
     from toolkit.train.distribute import describe, select_strategy
 
-    probe = trainer_class.strategy_probe(model_config, images, jit=config.jit)
-    strategy = select_strategy(config.strategy, probe)
-    trainer = trainer_class(model_config, images, run, strategy, jit=config.jit)
+    model_class = entry.model_class()
+    strategy = select_strategy(config.strategy, model_class.strategy_probe(model_config, data, config.jit))
+    rng = np.random.default_rng(model_config.seed)
+    model = model_class(model_config, data, strategy, rng, config.jit)
+    data_info = data.describe()
+    del data  # the model keeps what it needs of the crops, and no more
+    counts = model.parameter_counts()
     if not run.exists():
         run.write_config(
             {
@@ -304,23 +345,32 @@ def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> T
                 "model": config.model,
                 "model_config": asdict(model_config),
                 "data": data_info,
-                "parameters": trainer.parameter_counts(),
+                "parameters": counts,
             }
         )
-    counts = trainer.parameter_counts()
     log.info(
         "%s on %d crops, %s; parameters: %s",
         config.model,
-        len(images),
+        data_info["crops"],
         describe(strategy),
         ", ".join(f"{name} {n:,}" for name, n in counts.items()),
     )
 
+    position = _restore(run, model, rng)
+    result = TrainResult(run.path, trained=position.steps > 0)
+    phases = model.phases()
+    if position.complete:
+        result.complete = True
+        result.notes.append("the run is already complete; nothing to train")
+        return result
+
     startup_s = deadline.elapsed()  # what a later `dogkit pack` pays again to start and load
-    generate_s = trainer.seconds_per_generated_image() * config.pack_count * 1.2
-    margin = max(3.0, 0.01 * config.budget_s)  # the last epoch's checkpoint and grid, process exit, noise
-    reserved = startup_s + generate_s + WRITE_SECONDS_PER_IMAGE * config.pack_count + margin
+    generate_s = model.seconds_per_sample() * config.pack_count * 1.2
+    save_s = model.checkpoint_bytes() / SAVE_BYTES_PER_SECOND
+    margin = max(3.0, 0.01 * config.budget_s)  # the loss curve, process exit, noise
+    reserved = startup_s + generate_s + WRITE_SECONDS_PER_IMAGE * config.pack_count + save_s + margin
     train_deadline = deadline.sooner(reserved)
+    result.reserved_s = reserved
     log.info(
         "budget %s: %s kept for generating and packing %d images; %s for training",
         format_seconds(config.budget_s),
@@ -329,8 +379,155 @@ def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> T
         format_seconds(max(train_deadline.left(), 0.0)),
     )
     recorder = Recorder(run, deadline)
-    result = trainer.train(train_deadline, recorder)
-    recorder.loss_curve()
+    saver = CheckpointSaver(run, config.checkpoint_every_s)
+    if train_deadline.left() <= 0:
+        if not run.has_checkpoint():  # so that `dogkit pack` has a model to sample
+            saver.save(model.state, Position(untrained=True, rng=rng.bit_generator.state), wait=True)
+        result.trained = position.steps > 0
+        result.notes.append(
+            f"budget too small to train ({format_seconds(max(train_deadline.left(), 0))} left after keeping time "
+            "to pack); saved the " + ("model as it is" if result.trained else "initial, untrained model")
+        )
+        result.seconds = deadline.elapsed()
+        return result
+
+    with StopSignals() as signals:
+        try:
+            _run_phases(phases, position, model, rng, train_deadline, recorder, saver, signals, result)
+        finally:
+            saver.join()
+            recorder.loss_curve()
+            recorder.close()
+    result.trained = position.steps > 0
+    result.complete = position.complete
     result.seconds = deadline.elapsed()
-    result.reserved_s = reserved
+    if signals.received is not None:
+        name = signal.Signals(signals.received).name
+        raise Interrupted(
+            f"stopped by {name} ({_where(phases, position)}); checkpoint saved in {run.checkpoints_dir}; "
+            f"continue with: dogkit train --run {run.path} --resume",
+            signals.received,
+        )
     return result
+
+
+def _restore(run: RunFolder, model, rng: np.random.Generator) -> Position:
+    """Load the run's checkpoint into the model and ``rng``; trim history rows written after it."""
+    checkpoint = run.load_checkpoint() if run.exists() else None
+    position = Position()
+    if checkpoint is not None:
+        try:
+            if not checkpoint.position.get("untrained"):  # a stand-in is not a place to resume from
+                position = Position.from_dict(checkpoint.position)
+                try:
+                    model.load(checkpoint.parts)
+                except (KeyError, ValueError) as exc:
+                    raise DogkitError(
+                        f"{run.checkpoints_dir}: does not fit this model ({exc}); start a new run with another --run"
+                    ) from None
+                if position.rng is not None:
+                    rng.bit_generator.state = position.rng
+                log.info("resuming %s: %d epochs done", run.path, position.epochs_done)
+        finally:
+            checkpoint.close()
+    run.truncate_history(position.history_rows)
+    return position
+
+
+def _where(phases, position: Position) -> str:
+    if position.complete or position.phase >= len(phases):
+        return "training complete"
+    phase = phases[position.phase]
+    within = f"round {phase.round}, " if phase.round else ""
+    return f"{phase.name} phase, {within}{position.epoch} epochs done"
+
+
+def _run_phases(phases, position, model, rng, deadline, recorder, saver, signals, result) -> None:
+    timing = _Timing(recorder.run)
+    clock = StepClock()
+    while position.phase < len(phases) and not signals():
+        phase = phases[position.phase]
+        phase_deadline = deadline if phase.share is None else _sooner(deadline, deadline.share(phase.share))
+        started, blocked_before, step_s, epochs = time.perf_counter(), saver.blocked_s, 0.0, 0
+        phase.begin(position.epoch)
+        stopped = False
+        total = None
+        if phase.epochs is not None and phase.steps_per_epoch:
+            total = phase.steps_per_epoch * (phase.epochs - position.epoch)
+        with recorder.progress(total, _label(phase)) as bar:
+            shown = _Shown(bar, recorder, phase.metrics_shown)
+            while phase.epochs is None or position.epoch < phase.epochs:
+                outcome = run_epoch(phase.batches(rng), phase.step, clock, phase_deadline, signals, shown)
+                position.steps += outcome.steps
+                result.steps += outcome.steps
+                step_s += outcome.step_seconds
+                if outcome.stopped:
+                    stopped = True
+                    break
+                position.epoch += 1
+                position.epochs_done += 1
+                epochs += 1
+                recorder.epoch(
+                    phase.name,
+                    phase.round,
+                    position.epoch,
+                    outcome.steps,
+                    phase.learning_rate(),
+                    outcome.seconds,
+                    outcome.step_seconds,
+                    outcome.metrics,
+                    position.epochs_done,
+                )
+                position.history_rows += 1
+                result.epochs += 1
+                result.metrics = outcome.metrics
+                phase.after_epoch(position.epoch, outcome.metrics)
+                if phase.grid is not None and phase.grid_every_epoch:
+                    recorder.sample_grid(phase.grid(), position.epochs_done, phase.grid_label)
+                if saver.due():
+                    _save(saver, model, position, rng)
+        out_of_time = stopped and (signals() or not deadline.left() > clock.estimate() * 1.5)
+        if stopped and phase.epochs is not None:
+            result.notes.append(
+                f"{_label(phase)} stopped by {'a signal' if signals() else 'the budget'} after "
+                f"{position.epoch} of {phase.epochs} epochs"
+            )
+        if not out_of_time:  # done, or its share of the time is: the next phase takes over
+            phase.end()
+            if phase.grid is not None and not phase.grid_every_epoch:
+                recorder.sample_grid(phase.grid(), position.epochs_done, phase.grid_label)
+            position.phase += 1
+            position.epoch = 0
+            position.complete = position.phase >= len(phases)
+        _save(saver, model, position, rng)
+        timing.add(phase.name, time.perf_counter() - started, step_s, saver.blocked_s - blocked_before, epochs)
+        if out_of_time:
+            break
+
+
+class _Shown:
+    """Advances a progress bar at every step; redraws its metrics at most twice a second."""
+
+    def __init__(self, bar, recorder: Recorder, keys: tuple[str, ...]):
+        self.bar, self.recorder, self.keys = bar, recorder, keys
+        self.drawn = 0.0
+
+    def __call__(self, metrics: Mapping[str, float]) -> None:
+        self.bar.update(1)
+        if time.perf_counter() - self.drawn > 0.5:
+            keys = self.keys or tuple(metrics)
+            self.recorder.postfix(self.bar, {k: metrics[k] for k in keys if k in metrics})
+            self.drawn = time.perf_counter()
+
+
+def _save(saver: CheckpointSaver, model, position: Position, rng) -> None:
+    position.rng = rng.bit_generator.state
+    saver.save(model.state, position)
+
+
+def _sooner(a: Deadline, b: Deadline) -> Deadline:
+    return a if a.at <= b.at else b
+
+
+def _label(phase) -> str:
+    return f"{phase.name} round {phase.round}" if phase.round else phase.name

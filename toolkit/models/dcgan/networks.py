@@ -12,39 +12,10 @@ Both generate (B, 64, 64, 3) in [-1, 1] (tanh) and score images with one logit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from toolkit.backend import keras
+from toolkit.models.dcgan.config import DcganConfig
 
 NOISE_DIM = 100
-
-
-@dataclass(frozen=True)
-class DcganConfig:
-    epochs: int = 50  # passes over the crops (the budget may stop training sooner)
-    batch_size: int = 256
-    learning_rate: float = 1e-4  # both networks
-    beta_1: float = 0.9
-    flip: bool = False  # random horizontal flips of the training images (p 0.5)
-    dropout: float = 0.3  # discriminator dropout (dcgan only)
-    seed: int = 0
-    architecture: str = "dcgan"  # "dcgan" | "radford"
-
-    def __post_init__(self):
-        if self.architecture not in ("dcgan", "radford"):
-            raise ValueError(f"architecture must be dcgan or radford, got {self.architecture!r}")
-        if self.epochs < 0 or self.batch_size < 1:
-            raise ValueError("epochs must be >= 0 and batch_size >= 1")
-
-
-@dataclass(frozen=True)
-class RadfordConfig(DcganConfig):
-    epochs: int = 50
-    batch_size: int = 128
-    learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    flip: bool = True
-    architecture: str = "radford"
 
 
 def build_dcgan_generator() -> keras.Model:
@@ -130,11 +101,6 @@ def build_radford_discriminator() -> keras.Model:
 
 def build_networks(config: DcganConfig) -> tuple[keras.Model, keras.Model]:
     """(generator, discriminator) for the config's architecture."""
-    if config.architecture == "radford":
+    if config.ARCHITECTURE == "radford":
         return build_radford_generator(), build_radford_discriminator()
     return build_dcgan_generator(), build_dcgan_discriminator(config.dropout)
-
-
-def parameter_counts(config: DcganConfig) -> dict[str, int]:
-    generator, discriminator = build_networks(config)
-    return {"generator": int(generator.count_params()), "discriminator": int(discriminator.count_params())}

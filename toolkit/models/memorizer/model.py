@@ -1,248 +1,204 @@
-"""Training the memorizer / generalizer GAN: the memorize phase, then the coach phase.
+"""The memorizer / generalizer GAN as a dogkit model: the memorize phase, then the coach's rounds.
 
-Checkpoints (``checkpoints/*.npz`` in the run folder), each written after every epoch:
-- ``memorize``: the memory and its optimizer state while the memorize phase runs;
-- ``memory``: the final memory (written once, when the phase ends; the coach's targets);
-- ``coach``: the generator and its optimizer state.
+Checkpoint parts:
+- ``memorize``: the memory and its optimizer state, while the memorize phase runs (streamed from
+  the memory's blocks: never a second copy of the table);
+- ``memory``: the finished memory's logits, the coach's targets; frozen, so written once;
+- ``coach``: the generator and its optimizer state (all that ``dogkit pack`` reads).
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
+from toolkit.data.crops import TrainingData
+from toolkit.models.base import Part, Phase
+from toolkit.models.memorizer.config import MemorizerConfig
 from toolkit.models.memorizer.networks import (
     PIXELS,
     Coach,
-    MemorizerConfig,
     MemoryTable,
-    choose_memorized,
+    build_generator,
     generalize_codes,
     generate,
     parameter_counts,
 )
-from toolkit.train.budget import Deadline
-from toolkit.train.loop import Recorder, StepClock, TrainResult, epoch_batches, run_epoch
-from toolkit.train.runs import RunFolder
+from toolkit.train.loop import epoch_batches
+from toolkit.train.runs import load_variables
 from toolkit.visuals import image_grid, to_uint8
-
-log = logging.getLogger("dogkit")
 
 MEMORIZE_SHARE = 0.3  # the memorize phase may use at most this part of the training time left
 GRID_CODES = 32  # a sample grid shows 32 memorized codes and 32 mixtures of them
 
-__all__ = ["MemorizerConfig", "MemorizerTrainer"]
+
+def choose_memorized(n_crops: int, memorize: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of the crops to memorize: all, or a seeded random subset of ``memorize``."""
+    if memorize is None or memorize >= n_crops:
+        return np.arange(n_crops)
+    return np.sort(np.random.default_rng(seed).choice(n_crops, size=memorize, replace=False))
 
 
-def _rng_state(rng: np.random.Generator) -> dict:
-    return rng.bit_generator.state
+class MemorizerSampler:
+    """Images by the generalize rule: image k mixes memorized code k with a random other one."""
+
+    def __init__(self, generator, n_codes: int, config: MemorizerConfig, trained: bool = True):
+        self.generator = generator
+        self.n_codes = n_codes
+        self.default_mix = config.mix
+        self.default_seed = config.seed
+        self.trained = trained
+
+    def sample(self, count: int, seed: int, mix: float | None = None, batch: int = 256) -> Iterator[np.ndarray]:
+        codes, weights = generalize_codes(count, self.n_codes, self.default_mix if mix is None else mix, seed)
+        for start in range(0, count, batch):
+            yield generate(self.generator, codes[start : start + batch], weights[start : start + batch], batch)
 
 
-def _restore_rng(rng: np.random.Generator, state: dict) -> None:
-    rng.bit_generator.state = state
+class Memorizer:
+    Config = MemorizerConfig
 
-
-class MemorizerTrainer:
-    def __init__(self, config: MemorizerConfig, images: np.ndarray, run: RunFolder, strategy, jit: bool = True):
+    def __init__(self, config: MemorizerConfig, data: TrainingData, strategy, rng: np.random.Generator, jit: bool):
         self.config = config
-        self.run = run
-        self.selected = choose_memorized(len(images), config.memorize, config.seed)
+        self.selected = choose_memorized(len(data.images), config.memorize, config.seed)
         self.n = len(self.selected)
-        self.rng = np.random.default_rng(config.seed)
-        self.table = MemoryTable(
-            images[self.selected].reshape(self.n, PIXELS), seed=config.seed, block_rows=config.batch_size
-        )
-        self.coach = Coach(
-            strategy,
-            self.n,
-            config.bottleneck,
-            np.zeros((self.n, 64, 64, 3), np.float32),
-            config.coach_lr,
-            jit=jit,
-            precision=config.precision,
-        )
+        # the crops to memorize, held once (no copy when all are memorized) until the memory is built
+        self._crops = data.images if self.n == len(data.images) else data.images[self.selected]
+        self.table: MemoryTable | None = None  # built when the memorize phase starts
+        self.memory_ready = False  # the coach's logits hold the finished memory
+        self.memorize_lr = config.memorize_lr  # switches to memorize_lr_late once the loss is low enough
+        self.coach = Coach(strategy, self.n, config.bottleneck, config.coach_lr, jit, config.precision)
         grid_rows = np.random.default_rng(config.seed + 1).permutation(self.n)[:GRID_CODES]
         pure = np.stack([grid_rows, grid_rows], axis=1)
         mixed = np.stack([grid_rows, np.roll(grid_rows, -1)], axis=1)
+        self.grid_rows = grid_rows
         self.grid_codes = np.concatenate([pure, mixed]).astype(np.int32)
         self.grid_weights = np.tile(np.array([config.mix, 1 - config.mix], np.float32), (len(self.grid_codes), 1))
 
-    @staticmethod
-    def strategy_probe(config: MemorizerConfig, images: np.ndarray, jit: bool = True):
-        """A coach step under a given strategy, for timing one GPU against mirrored: the coach is what a
-        strategy distributes (the memory trains on one device whatever the strategy)."""
-        n = len(choose_memorized(len(images), config.memorize, config.seed))
+    # ------------------------------------------------------------------ the phases
 
-        rows = np.arange(min(config.batch_size, n))
+    def _table(self) -> MemoryTable:
+        if self.table is None:
+            if self._crops is None:
+                raise RuntimeError("the memory is finished; the memorize phase cannot run again")
+            self.table = MemoryTable(
+                self._crops.reshape(self.n, PIXELS), seed=self.config.seed, block_rows=self.config.batch_size
+            )
+            self._crops = None
+        return self.table
 
-        def probe(strategy):
-            targets = np.zeros((len(rows), 64, 64, 3), np.float32)
-            coach = Coach(strategy, n, config.bottleneck, targets, config.coach_lr, jit=jit, precision=config.precision)
-            return lambda: coach.train_step(rows)
+    def phases(self) -> list[Phase]:
+        config = self.config
+        steps = -(-self.n // config.batch_size)
+        memorize = Phase(
+            "memorize",
+            config.memorize_epochs,
+            batches=lambda rng: self._table().epoch_blocks(rng),
+            step=lambda rows: {"loss": self._table().train_step(rows, lr=self.memorize_lr)},
+            steps_per_epoch=steps,
+            learning_rate=lambda: self.memorize_lr,
+            begin=lambda done: self._table(),
+            after_epoch=self._switch_learning_rate,
+            end=self._finish_memory,
+            grid=lambda: image_grid(to_uint8(self.coach.memorized_images(self.grid_rows))),
+            grid_label="memorize",
+            share=MEMORIZE_SHARE,
+        )
+        rounds = [
+            Phase(
+                "coach",
+                epochs,
+                batches=lambda rng: epoch_batches(rng, self.n, config.batch_size),
+                step=lambda rows: {"loss": self.coach.train_step(rows)},
+                round=r + 1,
+                steps_per_epoch=steps,
+                learning_rate=lambda lr=lr: lr,
+                begin=lambda done, lr=lr: self.coach.set_learning_rate(lr),
+                grid=lambda: image_grid(to_uint8(generate(self.coach.generator, self.grid_codes, self.grid_weights))),
+                grid_label=f"coach_round_{r + 1:02d}",
+            )
+            for r, (epochs, lr) in enumerate(config.coach_plan())
+        ]
+        return [memorize, *rounds]
 
-        return probe
+    def _switch_learning_rate(self, epoch: int, metrics: dict[str, float]) -> None:
+        if metrics["loss"] < self.config.memorize_lr_switch_loss:
+            self.memorize_lr = self.config.memorize_lr_late
+
+    def _finish_memory(self) -> None:
+        finished = self._table().finish()
+        self.table = None  # the blocks are gone; their logits are all that is left
+        self.coach.set_logits(finished)
+        self.memory_ready = True
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state(self) -> dict[str, Part]:
+        parts = {"coach": Part(self.coach.state())}
+        if self.table is not None:  # the memorize phase is under way
+            extra = {"memorize_lr": np.array(self.memorize_lr), "selected": self.selected}
+            parts["memorize"] = Part({**self.table.state(), **extra})
+        elif self.memory_ready:
+            parts["memory"] = Part({"memory": self.coach.logits_state(), "selected": self.selected}, frozen="memory")
+        return parts
+
+    def load(self, parts) -> None:
+        if "coach" in parts:
+            self.coach.load(parts["coach"])
+        for name in ("memorize", "memory"):
+            if name in parts and not np.array_equal(parts[name]["selected"], self.selected):
+                raise ValueError(f"the checkpoint's memory holds other crops ({name})")
+        if "memorize" in parts:
+            self._table().load(parts["memorize"])
+            self.memorize_lr = float(parts["memorize"]["memorize_lr"])
+        elif "memory" in parts:
+            self.coach.set_logits(parts["memory"].iter_rows("memory", 256))
+            self.memory_ready, self._crops = True, None
+
+    def checkpoint_bytes(self) -> int:
+        """What the checkpoint that ends training costs: the coach's part (the memory is written once,
+        when its phase ends, within the training time)."""
+        weights = sum(int(np.prod(v.shape)) for v in self.coach.generator.weights)
+        return 3 * 4 * weights  # weights and Adam's two moments, float32
+
+    # ------------------------------------------------------------------ sampling
 
     def parameter_counts(self) -> dict[str, int]:
-        return parameter_counts(self.n, self.config.bottleneck)
+        return parameter_counts(self.coach.generator, self.n)
 
-    def seconds_per_generated_image(self) -> float:
+    def seconds_per_sample(self) -> float:
         codes, weights = generalize_codes(128, self.n, self.config.mix, 0)
         generate(self.coach.generator, codes, weights, batch=128)  # compiles
         start = time.perf_counter()
         generate(self.coach.generator, codes, weights, batch=128)
         return (time.perf_counter() - start) / 128
 
-    # ------------------------------------------------------------------ checkpoints
+    def sample(self, count: int, seed: int, **options) -> Iterator[np.ndarray]:
+        return MemorizerSampler(self.coach.generator, self.n, self.config).sample(count, seed, **options)
 
-    def _save(self, name: str, arrays: dict, state: dict, recorder: Recorder) -> None:
-        state = {**state, "rng": _rng_state(self.rng), "history_rows": recorder.rows}
-        self.run.save_checkpoint(name, arrays, state)
+    @classmethod
+    def sampler(cls, config: MemorizerConfig, parts, position: dict) -> MemorizerSampler:
+        """The generator alone, from the checkpoint's coach part (no memory, no optimizer)."""
+        coach = parts["coach"]
+        n_codes = coach.shape("generator/000")[0]  # the code table: one row per memorized crop
+        generator = build_generator(n_codes, config.bottleneck, config.precision)
+        load_variables("generator", generator.weights, coach)
+        phase, epoch = position.get("phase", 0), position.get("epoch", 0)  # phase 0 memorizes; 1, 2, ... coach
+        trained = not position.get("untrained") and (phase > 1 or (phase == 1 and epoch > 0))
+        return MemorizerSampler(generator, n_codes, config, trained=trained)
 
-    def _position(self) -> dict:
-        """Where training stands, from the newest checkpoint (a fresh run: memorize, epoch 0)."""
-        for name in ("coach", "memory", "memorize"):
-            if self.run.has_checkpoint(name):
-                state = self.run.load_checkpoint(name).state
-                if not state.get("untrained"):  # the stand-in saved when the budget allowed no training
-                    return {"name": name, **state}
-        return {"name": None, "phase": "memorize", "epoch": 0, "lr": self.config.memorize_lr, "step": 0}
+    @staticmethod
+    def strategy_probe(config: MemorizerConfig, data: TrainingData, jit: bool = True):
+        """A coach step under a given strategy, for timing one GPU against mirrored: the coach is what a
+        strategy distributes (the memory trains on one device whatever the strategy)."""
+        n = len(choose_memorized(len(data.images), config.memorize, config.seed))
+        rows = np.arange(min(config.batch_size, n))
 
-    # ------------------------------------------------------------------ the phases
+        def probe(strategy):
+            coach = Coach(strategy, n, config.bottleneck, config.coach_lr, jit=jit, precision=config.precision)
+            coach.set_logits([np.zeros((n, PIXELS), np.float32)])
+            return lambda: coach.train_step(rows)
 
-    def train(self, deadline: Deadline, recorder: Recorder) -> TrainResult:
-        position = self._position()
-        result = TrainResult(self.run.path)
-        # history rows past the checkpoint were written by a process killed before its next one
-        recorder.rows = position["history_rows"] if position["name"] is not None else 0
-        self.run.truncate_history(recorder.rows)
-        if position["name"] is not None:
-            _restore_rng(self.rng, position["rng"])
-            log.info("resuming %s: %s", self.run.path, _describe(position))
-        if position.get("complete"):
-            result.complete = True
-            result.notes.append("the run is already complete; nothing to train")
-            return result
-        if deadline.left() <= 0:
-            if not self.run.has_checkpoint("coach"):  # so that `dogkit pack` has a model to sample
-                self._save("coach", self.coach.state(), {"phase": "coach", "untrained": True}, recorder)
-            return result.too_small_to_train(deadline, trained_before=position["name"] is not None)
-
-        if position["phase"] == "memorize":
-            self._memorize(position, deadline.share(MEMORIZE_SHARE), recorder, result)
-            position = {"phase": "coach", "round": 0, "epoch": 0}
-        else:
-            self.table.load_logits(self.run.load_checkpoint("memory").arrays["memory"])
-        self.coach.targets.assign(self.table.images())
-        if self.run.has_checkpoint("coach"):
-            self.coach.load(self.run.load_checkpoint("coach").arrays)
-        self._coach(position, deadline, recorder, result)
-        return result
-
-    def _memorize(self, position: dict, deadline: Deadline, recorder: Recorder, result: TrainResult) -> None:
-        config = self.config
-        epoch, lr = position["epoch"], position["lr"]
-        if position["name"] == "memorize":
-            self.table.load(self.run.load_checkpoint("memorize").arrays)
-        steps_per_epoch = -(-self.n // config.batch_size)
-        clock = StepClock()
-        stopped = False
-        with recorder.progress(steps_per_epoch * (config.memorize_epochs - epoch), "memorize") as bar:
-            while epoch < config.memorize_epochs and not stopped:
-                outcome = run_epoch(
-                    self.table.epoch_blocks(self.rng),
-                    functools.partial(self.table.train_step, lr=lr),
-                    clock,
-                    deadline,
-                    lambda losses: (bar.update(1), recorder.postfix(bar, losses)),
-                )
-                stopped = outcome.stopped
-                if outcome.losses is None:
-                    break
-                epoch += 1
-                (epoch_loss,) = outcome.losses
-                recorder.epoch("memorize", 0, epoch, epoch_loss, lr, outcome.seconds, epoch)
-                if epoch_loss < config.memorize_lr_switch_loss:
-                    lr = config.memorize_lr_late
-                result.epochs += 1
-                result.loss = epoch_loss
-                self._save("memorize", self.table.state(), {"phase": "memorize", "epoch": epoch, "lr": lr}, recorder)
-        if stopped:
-            result.notes.append(
-                f"memorize phase stopped by the budget after {epoch} of {config.memorize_epochs} epochs"
-            )
-        self.table.flush()
-        self._save(
-            "memory",
-            {"memory": self.table.logits(), "selected": self.selected},
-            {"phase": "coach", "round": 0, "epoch": 0, "memorize_epochs": epoch},
-            recorder,
-        )
-        self.run.checkpoint_path("memorize").unlink(missing_ok=True)  # 3x the memory; no longer needed
-        memorized = to_uint8(self.table.images(self.grid_codes[:GRID_CODES, 0]))
-        recorder.sample_grid(image_grid(memorized), epoch, "memorize")
-
-    def _coach(self, position: dict, deadline: Deadline, recorder: Recorder, result: TrainResult) -> None:
-        config = self.config
-        plan = config.coach_plan()
-        round_, epoch = position.get("round", 0), position.get("epoch", 0)
-        done_before = sum(e for e, _ in plan[:round_]) + epoch
-        steps_per_epoch = -(-self.n // config.batch_size)
-        clock = StepClock()
-        stopped = False
-        total_epochs = sum(e for e, _ in plan)
-        if not self.run.has_checkpoint("coach"):
-            self._save("coach", self.coach.state(), {"phase": "coach", "round": 0, "epoch": 0}, recorder)
-        with recorder.progress(steps_per_epoch * (total_epochs - done_before), "coach") as bar:
-            while round_ < len(plan) and not stopped:
-                round_epochs, lr = plan[round_]
-                self.coach.set_learning_rate(lr)
-                while epoch < round_epochs and not stopped:
-                    outcome = run_epoch(
-                        epoch_batches(self.rng, self.n, config.batch_size),
-                        self.coach.train_step,
-                        clock,
-                        deadline,
-                        lambda losses: (bar.update(1), recorder.postfix(bar, losses)),
-                    )
-                    stopped = outcome.stopped
-                    if outcome.losses is None:
-                        break
-                    epoch += 1
-                    done_before += 1
-                    (epoch_loss,) = outcome.losses
-                    global_epoch = config.memorize_epochs + done_before
-                    recorder.epoch("coach", round_ + 1, epoch, epoch_loss, lr, outcome.seconds, global_epoch)
-                    result.epochs += 1
-                    result.loss = epoch_loss
-                    finished_round = epoch >= round_epochs
-                    state = {
-                        "phase": "coach",
-                        "round": round_ + 1 if finished_round else round_,
-                        "epoch": 0 if finished_round else epoch,
-                        "complete": finished_round and round_ + 1 == len(plan),
-                    }
-                    self._save("coach", self.coach.state(), state, recorder)
-                if epoch >= round_epochs:
-                    grid = image_grid(self._grid_images())
-                    recorder.sample_grid(grid, config.memorize_epochs + done_before, f"coach_round_{round_ + 1:02d}")
-                    round_, epoch = round_ + 1, 0
-        result.complete = round_ >= len(plan)
-        if stopped:
-            result.notes.append(
-                f"coach phase stopped by the budget in round {round_ + 1} of {len(plan)} "
-                f"({done_before} of {total_epochs} epochs done)"
-            )
-
-    # ------------------------------------------------------------------ pictures
-
-    def _grid_images(self) -> np.ndarray:
-        return to_uint8(generate(self.coach.generator, self.grid_codes, self.grid_weights))
-
-
-def _describe(position: dict) -> str:
-    if position["phase"] == "memorize":
-        return f"memorize phase, {position['epoch']} epochs done"
-    return f"coach phase, round {position.get('round', 0) + 1}, {position.get('epoch', 0)} epochs into it"
+        return probe

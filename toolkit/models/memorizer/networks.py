@@ -23,60 +23,19 @@ checks the result against Keras' own Adam on one-hot Dense layers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import numpy as np
 
 from toolkit.backend import keras, tf
+from toolkit.models.memorizer.config import PRECISIONS
+from toolkit.train.checkpoint import ChunkedArray
+from toolkit.train.distribute import DistributedStep, cached_forward, on_accelerator
 from toolkit.train.runs import load_variables, variables_state
 
 PIXELS = 64 * 64 * 3  # values in one memory row / one image
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras' Adam defaults, as in the reference
 _TAIL_HORIZON = 400  # momentum terms beyond b1^400 (< 1e-18) are dropped from the replay
-
-
-@dataclass(frozen=True)
-class MemorizerConfig:
-    memorize: int | None = 10_000  # crops memorized (a seeded random subset); None: all of them
-    precision: str = "auto"  # generator convolutions: auto | float32 | bfloat16 (see resolve_precision)
-    bottleneck: int = 2048  # width of the generator's first layer; a multiple of 64 (8x8 grid)
-    batch_size: int = 256
-    memorize_epochs: int = 50
-    memorize_lr: float = 0.5
-    memorize_lr_late: float = 0.1  # once an epoch's loss is below memorize_lr_switch_loss
-    memorize_lr_switch_loss: float = 0.533
-    coach_rounds: int = 9  # round r trains min(2**r, coach_max_round_epochs) epochs
-    coach_max_round_epochs: int = 256
-    coach_lr: float = 0.005
-    coach_lr_late: float = 0.001  # for rounds of coach_late_round_epochs epochs or more
-    coach_late_round_epochs: int = 32
-    mix: float = 0.7  # weight of the cycling code in a generalized image
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.bottleneck <= 0 or self.bottleneck % 64:
-            raise ValueError(f"bottleneck must be a positive multiple of 64, got {self.bottleneck}")
-        if self.memorize is not None and self.memorize < 1:
-            raise ValueError(f"memorize must be at least 1 (or all), got {self.memorize}")
-        if not 0.0 <= self.mix <= 1.0:
-            raise ValueError(f"mix must be between 0 and 1, got {self.mix}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-
-    def coach_plan(self) -> list[tuple[int, float]]:
-        """(epochs, learning rate) for each coach round."""
-        plan = []
-        for r in range(self.coach_rounds):
-            epochs = min(2**r, self.coach_max_round_epochs)
-            plan.append((epochs, self.coach_lr_late if epochs >= self.coach_late_round_epochs else self.coach_lr))
-        return plan
-
-
-def choose_memorized(n_crops: int, memorize: int | None, seed: int) -> np.ndarray:
-    """Sorted indices of the crops to memorize: all, or a seeded random subset of ``memorize``."""
-    if memorize is None or memorize >= n_crops:
-        return np.arange(n_crops)
-    return np.sort(np.random.default_rng(seed).choice(n_crops, size=memorize, replace=False))
 
 
 # ---------------------------------------------------------------------------- memorize phase
@@ -139,6 +98,21 @@ def adam_block_step(src, dst, targets, tail_c, tail_dbar, m_decay, v_decay, alph
     return loss
 
 
+@tf.function(jit_compile=True)
+def fresh_block(rows: int, pixels: int, seed, limit):
+    """A new block: logits uniform in [-limit, limit) from a generator seeded by ``seed``, zero moments.
+    One XLA computation writes it whole (not a zero fill, then a second pass for the logits)."""
+    x = tf.random.stateless_uniform((rows, pixels), seed=seed, minval=-limit, maxval=limit)
+    return tf.stack([x, tf.zeros_like(x), tf.zeros_like(x)], axis=1)
+
+
+@tf.function(jit_compile=True)
+def replayed_logits(block, tail_c, tail_dbar):
+    """A block's logits once the momentum-only steps its rows missed are applied (the phase's end)."""
+    x, m, v = block[:, 0], block[:, 1], block[:, 2]
+    return x - tail_c * m / (tail_dbar * tf.sqrt(v) + ADAM_EPSILON)
+
+
 class MemoryTable:
     """D (rows, 12288) logits trained with binary cross-entropy and lazy-exact Adam.
 
@@ -151,32 +125,51 @@ class MemoryTable:
     passes more. Rows are independent (a row's gradient depends on that row alone), so fixed
     blocks change nothing but which rows share a step; ``epoch_blocks`` visits them in a new
     random order every epoch, so when each row is trained stays random, as with shuffled batches.
+
+    A block is made when first used, its initial logits drawn from a generator seeded by (seed,
+    block), so the same seed gives the same memory whatever the order: gigabytes of table are
+    then written once, by the steps that train them, not once to make them and again to train.
     """
 
     def __init__(self, targets: np.ndarray, seed: int = 0, block_rows: int = 256):
         rows, pixels = targets.shape
-        limit = math.sqrt(6.0 / (rows + pixels))  # Glorot-uniform, as for the reference Dense kernel
-        init = np.random.default_rng(seed).uniform(-limit, limit, size=(rows, pixels)).astype(np.float32)
         self.rows, self.pixels = rows, pixels
+        self.seed = seed
+        self.limit = math.sqrt(6.0 / (rows + pixels))  # Glorot-uniform, as for the reference Dense kernel
         self.block_rows = block_rows
         self.starts = list(range(0, rows, block_rows))
-        self.blocks = []
-        self.targets = []
-        for start in self.starts:
-            x = init[start : start + block_rows]
-            self.blocks.append(tf.Variable(np.stack([x, np.zeros_like(x), np.zeros_like(x)], axis=1)))
-            self.targets.append(tf.constant(targets[start : start + block_rows], dtype=tf.uint8))
+        self._crops = targets  # until every block has taken its rows
+        self.blocks: list[tf.Variable | None] = [None] * len(self.starts)
+        self.targets: list[tf.Tensor | None] = [None] * len(self.starts)
         self._spares: dict[int, tf.Variable] = {}  # one per block size: where a step writes
         self.block_last_step = np.zeros(len(self.blocks), np.int64)  # step at which each block last trained
         self.alphas = np.zeros(1, np.float64)  # alphas[t] for t = 0..step; alphas[0] unused
         self.step = 0
+
+    def _size(self, k: int) -> int:
+        return min(self.block_rows, self.rows - self.starts[k])
+
+    def _block(self, k: int, value: np.ndarray | None = None) -> tf.Variable:
+        """Block ``k``, made now if it is new (from ``value``, else initial logits and zero moments)."""
+        if self.blocks[k] is None:
+            if value is None:
+                value = fresh_block(self._size(k), self.pixels, tf.constant([self.seed, k]), tf.constant(self.limit))
+            block = tf.Variable(value)
+            self.blocks[k] = block
+            start = self.starts[k]
+            self.targets[k] = tf.constant(self._crops[start : start + self._size(k)], dtype=tf.uint8)
+            if all(t is not None for t in self.targets):
+                self._crops = None
+        elif value is not None:
+            self.blocks[k].assign(value)
+        return self.blocks[k]
 
     def epoch_blocks(self, rng: np.random.Generator) -> list[np.ndarray]:
         """The rows of every block, blocks in a random order: the batches of one epoch."""
         return [self._block_rows(k) for k in rng.permutation(len(self.blocks))]
 
     def _block_rows(self, k: int) -> np.ndarray:
-        return np.arange(self.starts[k], min(self.starts[k] + self.block_rows, self.rows))
+        return np.arange(self.starts[k], self.starts[k] + self._size(k))
 
     def _record_alpha(self, lr: float) -> float:
         t = self.step + 1
@@ -194,7 +187,7 @@ class MemoryTable:
         alpha = self._record_alpha(lr)
         t = self.step + 1
         tail = momentum_tail(self.block_last_step[k : k + 1], t, self.alphas)
-        block = self.blocks[k]
+        block = self._block(k)
         spare = self._spares.get(len(rows))
         if spare is None:
             spare = self._spares[len(rows)] = tf.Variable(tf.zeros_like(block))
@@ -213,54 +206,74 @@ class MemoryTable:
 
     def flush(self) -> None:
         """Replay every row's pending momentum steps up to the current step (phase end)."""
-        for k, block in enumerate(self.blocks):
-            state = block.numpy()
+        for k in range(len(self.blocks)):
+            state = self._block(k).numpy()
             last = np.full(len(state), self.block_last_step[k])
             replay_pending(state[:, 0], state[:, 1], state[:, 2], last, self.step, self.alphas)
-            block.assign(state)
+            self.blocks[k].assign(state)
         self.block_last_step[:] = self.step
 
     def logits(self, rows: np.ndarray | None = None) -> np.ndarray:
         """D[rows] (all rows when None) as (n, pixels) float32."""
         if rows is None:
-            return np.concatenate([block[:, 0].numpy() for block in self.blocks])
+            return np.concatenate([self._block(k)[:, 0].numpy() for k in range(len(self.blocks))])
         b = self.block_rows
-        return np.stack([self.blocks[r // b][r % b, 0].numpy() for r in np.asarray(rows)]).reshape(-1, self.pixels)
-
-    def load_logits(self, logits: np.ndarray) -> None:
-        """Set D (a finished memory, for its images); the optimizer state is left as it is."""
-        for start, block in zip(self.starts, self.blocks):
-            state = block.numpy()
-            state[:, 0] = logits[start : start + len(state)]
-            block.assign(state)
+        return np.stack([self._block(r // b)[r % b, 0].numpy() for r in np.asarray(rows)]).reshape(-1, self.pixels)
 
     def images(self, rows: np.ndarray | None = None) -> np.ndarray:
         """255 * sigmoid(D[rows]) as (n, 64, 64, 3) float32: what the memory holds."""
         logits = self.logits(rows)
         return (255.0 / (1.0 + np.exp(-logits))).reshape(-1, 64, 64, 3).astype(np.float32)
 
-    def state(self) -> dict[str, np.ndarray]:
-        blocks = [block.numpy() for block in self.blocks]
+    def state(self) -> dict[str, np.ndarray | ChunkedArray]:
+        """The memory and its optimizer state; the three big tables stream from the blocks one at a time."""
+
+        def column(j: int) -> ChunkedArray:
+            def chunks() -> Iterator[np.ndarray]:
+                for k in range(len(self.blocks)):
+                    yield self._block(k)[:, j].numpy()
+
+            return ChunkedArray((self.rows, self.pixels), np.float32, chunks)
+
         return {
-            "memory": np.concatenate([b[:, 0] for b in blocks]),
-            "memory_m": np.concatenate([b[:, 1] for b in blocks]),
-            "memory_v": np.concatenate([b[:, 2] for b in blocks]),
-            "memory_last_step": np.repeat(self.block_last_step, [len(b) for b in blocks]),
-            "memory_alphas": self.alphas[: self.step + 1],
+            "memory": column(0),
+            "memory_m": column(1),
+            "memory_v": column(2),
+            "memory_last_step": np.repeat(self.block_last_step, [self._size(k) for k in range(len(self.blocks))]),
+            "memory_alphas": self.alphas[: self.step + 1].copy(),
         }
 
-    def load(self, arrays: dict[str, np.ndarray]) -> None:
-        self.alphas = arrays["memory_alphas"].astype(np.float64)
+    def load(self, arrays) -> None:
+        """Take back what ``state()`` saved; ``arrays`` reads rows (``ArrayFile``) or is a dict of arrays."""
+        self.alphas = np.asarray(arrays["memory_alphas"], np.float64)
         self.step = len(self.alphas) - 1
-        x, m, v = (arrays[key].astype(np.float32) for key in ("memory", "memory_m", "memory_v"))
-        last_step = arrays["memory_last_step"].astype(np.int64)
+        last_step = np.asarray(arrays["memory_last_step"], np.int64)
         for k, start in enumerate(self.starts):
-            rows = slice(start, start + self.blocks[k].shape[0])
+            stop = start + self._size(k)
+            x, m, v = (_rows(arrays, key, start, stop).astype(np.float32) for key in ("memory", "memory_m", "memory_v"))
             # rows saved at different steps (batches of any rows) are first brought to the block's latest
-            latest = int(last_step[rows].max())
-            replay_pending(x[rows], m[rows], v[rows], last_step[rows], latest, self.alphas)
-            self.blocks[k].assign(np.stack([x[rows], m[rows], v[rows]], axis=1))
+            latest = int(last_step[start:stop].max())
+            replay_pending(x, m, v, last_step[start:stop], latest, self.alphas)
+            self._block(k, np.stack([x, m, v], axis=1))
             self.block_last_step[k] = latest
+
+    def finish(self) -> list[tf.Tensor]:
+        """The finished D (every row's pending momentum steps replayed), block by block, each block let
+        go as its logits are taken: what is left of the table is its logits alone, a third of it."""
+        finished = []
+        for k in range(len(self.blocks)):
+            c, dbar, _, _ = momentum_tail(self.block_last_step[k : k + 1], self.step + 1, self.alphas)
+            finished.append(replayed_logits(self._block(k), tf.constant(c[0]), tf.constant(dbar[0])))
+            self.blocks[k] = self.targets[k] = None
+        self.block_last_step[:] = self.step
+        self._spares = {}
+        return finished
+
+
+def _rows(arrays, key: str, start: int, stop: int) -> np.ndarray:
+    if hasattr(arrays, "rows"):
+        return arrays.rows(key, start, stop)
+    return np.asarray(arrays[key][start:stop])
 
 
 # ---------------------------------------------------------------------------- the generator
@@ -295,9 +308,6 @@ class CodeTable(keras.layers.Layer):
         return {**super().get_config(), "n_codes": self.n_codes, "width": self.width}
 
 
-PRECISIONS = ("auto", "float32", "bfloat16")
-
-
 def resolve_precision(precision: str) -> str:
     """``auto``: bfloat16 on a CPU with AMX tiles for bfloat16 (oneDNN runs the convolutions there
     about twice as fast), float32 everywhere else."""
@@ -305,7 +315,7 @@ def resolve_precision(precision: str) -> str:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         return precision
-    if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
+    if on_accelerator():
         return "float32"
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -341,40 +351,36 @@ def build_generator(n_codes: int, bottleneck: int = 2048, precision: str = "floa
 class Coach:
     """Trains the generator towards the frozen memory's images under a ``tf.distribute`` strategy.
 
-    The targets 255 * sigmoid(D) do not change while D is frozen, so they are computed once and
-    kept on each device; a step gathers its batch's targets by row.
+    ``logits`` (rows, pixels) holds the finished memory D on each device; a step takes its batch's
+    targets 255 * sigmoid(D[rows]) from it, so the targets cost the memory's logits alone, not a
+    second table of images. The logits and the optimizer's moments (as large as the code table)
+    are made only when the coach needs them: while the memory trains, they would only take room.
     """
 
-    def __init__(
-        self,
-        strategy,
-        n_codes: int,
-        bottleneck: int,
-        targets: np.ndarray,
-        lr: float,
-        jit: bool,
-        precision: str = "float32",
-    ):
+    def __init__(self, strategy, n_codes: int, bottleneck: int, lr: float, jit: bool, precision: str = "float32"):
         self.strategy = strategy
+        self.n_codes = n_codes
         with strategy.scope():
             self.generator = build_generator(n_codes, bottleneck, precision)
             self.optimizer = keras.optimizers.Adam(learning_rate=lr)
-            self.optimizer.build(self.generator.trainable_variables)
-            self.targets = tf.Variable(targets, trainable=False, name="coach_targets")
-        # XLA helps on accelerators; on CPUs oneDNN's own convolutions are about twice as fast.
-        on_accelerator = bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
-        use_xla = jit and on_accelerator and strategy.num_replicas_in_sync == 1
-        replica_step = tf.function(self._replica_step, jit_compile=use_xla)
+        self.logits: tf.Variable | None = None  # set_logits() makes it
+        self._step = DistributedStep(strategy, self._replica_step, jit)
 
-        @tf.function
-        def distributed_step(rows, batch_size):
-            losses = strategy.run(replica_step, args=(rows, batch_size))
-            return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+    def _optimizer(self):
+        if not self.optimizer.built:
+            with self.strategy.scope():
+                self.optimizer.build(self.generator.trainable_variables)
+        return self.optimizer
 
-        self._step = distributed_step
+    def set_logits(self, rows) -> None:
+        """Make ``logits`` from consecutive row blocks (tensors or arrays) of the finished memory."""
+        with self.strategy.scope():
+            self.logits = tf.Variable(tf.concat(list(rows), axis=0), trainable=False, name="memory_logits")
+        if self.logits.shape != (self.n_codes, PIXELS):
+            raise ValueError(f"the memory holds {self.logits.shape[0]} rows, the generator {self.n_codes} codes")
 
     def _replica_step(self, rows, batch_size):
-        targets = tf.gather(self.targets, rows)
+        targets = tf.reshape(255.0 * tf.sigmoid(tf.gather(self.logits, rows)), (-1, 64, 64, 3))
         with tf.GradientTape() as tape:
             images = self.generator([rows[:, None], tf.ones_like(rows[:, None], tf.float32)], training=True)
             per_image = tf.reduce_mean(tf.square(tf.cast(images, tf.float32) - targets), axis=[1, 2, 3])
@@ -388,15 +394,22 @@ class Coach:
 
     def train_step(self, rows: np.ndarray) -> float:
         """One step on the global batch ``rows``; returns its mean squared error."""
-        replicas = self.strategy.num_replicas_in_sync
-        if replicas == 1:
-            distributed = tf.constant(rows, tf.int32)
-        else:
-            parts = np.array_split(rows.astype(np.int32), replicas)
-            distributed = self.strategy.experimental_distribute_values_from_function(
-                lambda context: tf.constant(parts[context.replica_id_in_sync_group])
-            )
-        return float(self._step(distributed, tf.constant(float(len(rows)))))
+        self._optimizer()
+        return float(self._step(rows.astype(np.int32)))
+
+    def logits_state(self, chunk_rows: int = 256) -> ChunkedArray:
+        """``logits`` as row chunks read from the device one at a time."""
+
+        def chunks() -> Iterator[np.ndarray]:
+            for start in range(0, self.n_codes, chunk_rows):
+                yield self.logits[start : start + chunk_rows].numpy()
+
+        return ChunkedArray((self.n_codes, PIXELS), np.float32, chunks)
+
+    def memorized_images(self, rows: np.ndarray) -> np.ndarray:
+        """255 * sigmoid(D[rows]) as (n, 64, 64, 3) float32: the targets."""
+        logits = tf.gather(self.logits, np.asarray(rows, np.int32)).numpy()
+        return (255.0 / (1.0 + np.exp(-logits))).reshape(-1, 64, 64, 3).astype(np.float32)
 
     def mean_error(self, rows: np.ndarray, batch: int = 256) -> float:
         """Mean absolute pixel error of G(e_i) against the targets over ``rows``."""
@@ -404,22 +417,17 @@ class Coach:
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
             images = generate(self.generator, chunk[:, None], np.ones((len(chunk), 1), np.float32), batch)
-            total += float(np.abs(images - self.targets.numpy()[chunk]).sum())
+            total += float(np.abs(images - self.memorized_images(chunk)).sum())
         return total / (len(rows) * PIXELS)
 
     def state(self) -> dict[str, np.ndarray]:
-        return {
-            **variables_state("generator", self.generator.weights),
-            **variables_state("optimizer", self.optimizer.variables),
-        }
+        optimizer = variables_state("optimizer", self.optimizer.variables) if self.optimizer.built else {}
+        return {**variables_state("generator", self.generator.weights), **optimizer}
 
-    def load(self, arrays: dict[str, np.ndarray]) -> None:
-        load_generator_weights(self.generator, arrays)
-        load_variables("optimizer", self.optimizer.variables, arrays)
-
-
-def load_generator_weights(generator: keras.Model, arrays: dict[str, np.ndarray]) -> None:
-    load_variables("generator", generator.weights, arrays)
+    def load(self, arrays) -> None:
+        load_variables("generator", self.generator.weights, arrays)
+        if "optimizer/000" in arrays:  # a coach that never trained saved no optimizer state
+            load_variables("optimizer", self._optimizer().variables, arrays)
 
 
 # ---------------------------------------------------------------------------- generalize
@@ -441,27 +449,14 @@ def generalize_codes(count: int, n_codes: int, mix: float, seed: int) -> tuple[n
 
 def generate(generator: keras.Model, codes: np.ndarray, weights: np.ndarray, batch: int = 256) -> np.ndarray:
     """G(codes) as (n, 64, 64, 3) float32, in batches of ``batch``."""
-    predict = _predictor(generator)
-    out = [predict(codes[s : s + batch], weights[s : s + batch]) for s in range(0, len(codes), batch)]
+    forward = cached_forward(generator)
+    out = [
+        forward([tf.constant(codes[s : s + batch], tf.int32), tf.constant(weights[s : s + batch], tf.float32)]).numpy()
+        for s in range(0, len(codes), batch)
+    ]
     return np.concatenate(out) if out else np.zeros((0, 64, 64, 3), np.float32)
 
 
-def _predictor(generator: keras.Model):
-    cached = getattr(generator, "_dogkit_predict", None)
-    if cached is None:
-
-        @tf.function(reduce_retracing=True)
-        def forward(codes, weights):
-            return generator([codes, weights], training=False)
-
-        def cached(codes, weights):
-            return forward(tf.constant(codes, tf.int32), tf.constant(weights, tf.float32)).numpy()
-
-        generator._dogkit_predict = cached
-    return cached
-
-
-def parameter_counts(n_codes: int, bottleneck: int) -> dict[str, int]:
+def parameter_counts(generator: keras.Model, n_codes: int) -> dict[str, int]:
     """Parameters of each network: the generator and the discriminator's memory."""
-    generator = build_generator(n_codes, bottleneck)
     return {"generator": int(generator.count_params()), "discriminator": n_codes * PIXELS}

@@ -1,0 +1,38 @@
+"""Options of the seed projects' DCGANs (standard library only: ``--help`` lists them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from toolkit.train.options import option
+
+
+@dataclass(frozen=True)
+class DcganConfig:
+    MODEL_NAME = "the DCGAN"
+    ARCHITECTURE: ClassVar[str] = "dcgan"  # the layer stack; each config class names its own
+
+    epochs: int = option(50, "passes over the crops (the budget may stop training sooner)", minimum=0)
+    batch_size: int = option(256, "crops per step", minimum=1)
+    learning_rate: float = option(1e-4, "Adam learning rate of both networks", minimum=0)
+    beta_1: float = option(0.9, "Adam's beta_1", minimum=0, maximum=1)
+    flip: bool = option(False, "random horizontal flips of the training crops (p 0.5)")
+    dropout: float = option(0.3, "discriminator dropout (dcgan only)", minimum=0, maximum=1)
+    seed: int = option(0, "seeds the initial networks, the batches and the noise")
+
+    def __post_init__(self):
+        if self.epochs < 0 or self.batch_size < 1:
+            raise ValueError("epochs must be >= 0 and batch_size >= 1")
+
+
+@dataclass(frozen=True)
+class RadfordConfig(DcganConfig):
+    MODEL_NAME = "the Radford DCGAN"
+    ARCHITECTURE: ClassVar[str] = "radford"
+
+    epochs: int = 50
+    batch_size: int = 128
+    learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    flip: bool = True
