@@ -28,8 +28,7 @@ def saved(state, path):
 def coach_towards(images: np.ndarray, bottleneck: int = 64, jit: bool = True, strategy=None) -> Coach:
     """A coach whose frozen memory holds ``images`` (n, 64, 64, 3) in 0..255."""
     coach = Coach(strategy or tf.distribute.get_strategy(), len(images), bottleneck, lr=0.005, jit=jit)
-    t = np.clip(images.reshape(len(images), -1) / 255.0, 1e-4, 1 - 1e-4)
-    coach.set_logits([np.log(t / (1 - t)).astype(np.float32)])
+    coach.set_targets([np.clip(np.rint(images), 0, 255).astype(np.uint8).reshape(len(images), -1)])
     return coach
 
 
@@ -168,10 +167,10 @@ def test_the_finished_memory_moves_into_the_coach_block_by_block(tmp_path):
     reference.flush()
     expected = reference.images()
     coach = Coach(tf.distribute.get_strategy(), 5, 64, lr=0.005, jit=False)
-    coach.set_logits(table.finish())
+    coach.set_targets(table.finish())
     assert table.blocks == [None, None, None] == table.targets  # nothing of the table is left
-    np.testing.assert_allclose(coach.memorized_images(np.arange(5)), expected, rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(coach.memorized_images(np.array([4, 1])), expected[[4, 1]], rtol=1e-5, atol=1e-4)
+    assert np.abs(coach.memorized_images(np.arange(5)) - expected).max() <= 0.5 + 1e-3  # the images, rounded
+    assert np.abs(coach.memorized_images(np.array([4, 1])) - expected[[4, 1]]).max() <= 0.5 + 1e-3
 
 
 def test_coach_error_against_the_targets_falls():

@@ -188,7 +188,7 @@ def main() -> None:
     for precision in dict.fromkeys(("float32", resolve_precision("auto"))):
         keras.utils.set_random_seed(3)
         coach = Coach(tf.distribute.get_strategy(), n, 2048, 0.005, jit=True, precision=precision)
-        coach.set_logits([logits])
+        coach.set_targets([np.rint(targets.reshape(n, -1)).astype(np.uint8)])
         if precision == "float32":
             reference = reference_coach(coach.generator, logits)
         state = coach.state()

@@ -9,7 +9,8 @@ declared with ``toolkit.train.options.option``) and these members:
     phases() -> list[Phase]                   what training does, in order
     state() -> dict[str, Part]                everything needed to resume, as checkpoint parts
     load(parts: dict[str, ArrayFile])         take a checkpoint back (before the phases run)
-    checkpoint_bytes() -> int                 about what ``state()`` writes (to budget the last save)
+    checkpoint_bytes() -> int                 about what ``state()`` would write now (read before every
+                                              step: training stops in time to write it)
     parameter_counts() -> dict[str, int]      per network
     seconds_per_sample() -> float             generating speed (to budget ``dogkit pack``)
     sample(count, seed, **options)            images: batches of (n, 64, 64, 3) float pixels, 0..255

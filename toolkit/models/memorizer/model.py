@@ -3,7 +3,7 @@
 Checkpoint parts:
 - ``memorize``: the memory and its optimizer state, while the memorize phase runs (streamed from
   the memory's blocks: never a second copy of the table);
-- ``memory``: the finished memory's logits, the coach's targets; frozen, so written once;
+- ``memory``: the finished memory's images (uint8), the coach's targets; frozen, so written once;
 - ``coach``: the generator and its optimizer state (all that ``dogkit pack`` reads).
 """
 
@@ -67,7 +67,7 @@ class Memorizer:
         # the crops to memorize, held once (no copy when all are memorized) until the memory is built
         self._crops = data.images if self.n == len(data.images) else data.images[self.selected]
         self.table: MemoryTable | None = None  # built when the memorize phase starts
-        self.memory_ready = False  # the coach's logits hold the finished memory
+        self.memory_ready = False  # the coach's targets hold the finished memory
         self.memorize_lr = config.memorize_lr  # switches to memorize_lr_late once the loss is low enough
         self.coach = Coach(strategy, self.n, config.bottleneck, config.coach_lr, jit, config.precision)
         grid_rows = np.random.default_rng(config.seed + 1).permutation(self.n)[:GRID_CODES]
@@ -129,8 +129,8 @@ class Memorizer:
 
     def _finish_memory(self) -> None:
         finished = self._table().finish()
-        self.table = None  # the blocks are gone; their logits are all that is left
-        self.coach.set_logits(finished)
+        self.table = None  # the blocks are gone; their images are all that is left
+        self.coach.set_targets(finished)
         self.memory_ready = True
 
     # ------------------------------------------------------------------ checkpoints
@@ -141,7 +141,7 @@ class Memorizer:
             extra = {"memorize_lr": np.array(self.memorize_lr), "selected": self.selected}
             parts["memorize"] = Part({**self.table.state(), **extra})
         elif self.memory_ready:
-            parts["memory"] = Part({"memory": self.coach.logits_state(), "selected": self.selected}, frozen="memory")
+            parts["memory"] = Part({"images": self.coach.targets_state(), "selected": self.selected}, frozen="memory")
         return parts
 
     def load(self, parts) -> None:
@@ -154,14 +154,15 @@ class Memorizer:
             self._table().load(parts["memorize"])
             self.memorize_lr = float(parts["memorize"]["memorize_lr"])
         elif "memory" in parts:
-            self.coach.set_logits(parts["memory"].iter_rows("memory", 256))
+            self.coach.set_targets(parts["memory"].iter_rows("images", 1024))
             self.memory_ready, self._crops = True, None
 
     def checkpoint_bytes(self) -> int:
-        """What the checkpoint that ends training costs: the coach's part (the memory is written once,
-        when its phase ends, within the training time)."""
+        """What a checkpoint written now costs: the coach's part, and the memory's blocks made so far
+        while it memorizes (the finished memory is written once, when its phase ends)."""
         weights = sum(int(np.prod(v.shape)) for v in self.coach.generator.weights)
-        return 3 * 4 * weights  # weights and Adam's two moments, float32
+        moments = 2 if self.coach.optimizer.built else 0
+        return 4 * weights * (1 + moments) + (self.table.state_bytes() if self.table is not None else 0)
 
     # ------------------------------------------------------------------ sampling
 
@@ -198,7 +199,7 @@ class Memorizer:
 
         def probe(strategy):
             coach = Coach(strategy, n, config.bottleneck, config.coach_lr, jit=jit, precision=config.precision)
-            coach.set_logits([np.zeros((n, PIXELS), np.float32)])
+            coach.set_targets([np.zeros((n, PIXELS), np.uint8)])
             return lambda: coach.train_step(rows)
 
         return probe

@@ -107,10 +107,12 @@ def fresh_block(rows: int, pixels: int, seed, limit):
 
 
 @tf.function(jit_compile=True)
-def replayed_logits(block, tail_c, tail_dbar):
-    """A block's logits once the momentum-only steps its rows missed are applied (the phase's end)."""
+def finished_images(block, tail_c, tail_dbar):
+    """A block's images round(255 * sigmoid(x)) as uint8, x its logits once the momentum-only steps its
+    rows missed are applied (the phase's end)."""
     x, m, v = block[:, 0], block[:, 1], block[:, 2]
-    return x - tail_c * m / (tail_dbar * tf.sqrt(v) + ADAM_EPSILON)
+    x = x - tail_c * m / (tail_dbar * tf.sqrt(v) + ADAM_EPSILON)
+    return tf.cast(tf.round(255.0 * tf.sigmoid(x)), tf.uint8)
 
 
 class MemoryTable:
@@ -225,21 +227,34 @@ class MemoryTable:
         logits = self.logits(rows)
         return (255.0 / (1.0 + np.exp(-logits))).reshape(-1, 64, 64, 3).astype(np.float32)
 
+    @property
+    def made(self) -> list[int]:
+        """The blocks made so far (the others still hold their seeded start, made again on demand)."""
+        return [k for k, block in enumerate(self.blocks) if block is not None]
+
+    def state_bytes(self) -> int:
+        return sum(3 * 4 * self._size(k) * self.pixels for k in self.made)
+
     def state(self) -> dict[str, np.ndarray | ChunkedArray]:
-        """The memory and its optimizer state; the three big tables stream from the blocks one at a time."""
+        """The memory and its optimizer state, of the blocks made so far; the three big tables stream
+        from the blocks one at a time."""
+        made = self.made
+        rows = sum(self._size(k) for k in made)
 
         def column(j: int) -> ChunkedArray:
             def chunks() -> Iterator[np.ndarray]:
-                for k in range(len(self.blocks)):
-                    yield self._block(k)[:, j].numpy()
+                for k in made:
+                    yield self.blocks[k][:, j].numpy()
 
-            return ChunkedArray((self.rows, self.pixels), np.float32, chunks)
+            return ChunkedArray((rows, self.pixels), np.float32, chunks)
 
         return {
             "memory": column(0),
             "memory_m": column(1),
             "memory_v": column(2),
-            "memory_last_step": np.repeat(self.block_last_step, [self._size(k) for k in range(len(self.blocks))]),
+            "memory_rows": np.concatenate([self._block_rows(k) for k in made] or [np.zeros(0, np.int64)]),
+            "memory_seed": np.array(self.seed, np.int64),  # makes the blocks not made yet
+            "memory_last_step": np.repeat(self.block_last_step[made], [self._size(k) for k in made]),
             "memory_alphas": self.alphas[: self.step + 1].copy(),
         }
 
@@ -248,22 +263,35 @@ class MemoryTable:
         self.alphas = np.asarray(arrays["memory_alphas"], np.float64)
         self.step = len(self.alphas) - 1
         last_step = np.asarray(arrays["memory_last_step"], np.int64)
-        for k, start in enumerate(self.starts):
-            stop = start + self._size(k)
-            x, m, v = (_rows(arrays, key, start, stop).astype(np.float32) for key in ("memory", "memory_m", "memory_v"))
+        # the saved rows (sorted): those of the blocks made when it was saved, in blocks of any size
+        saved = np.asarray(arrays["memory_rows"], np.int64) if "memory_rows" in arrays else np.arange(self.rows)
+        if "memory_seed" in arrays:
+            self.seed = int(arrays["memory_seed"])
+        for k in range(len(self.blocks)):
+            rows = self._block_rows(k)
+            at = np.searchsorted(saved, rows)
+            present = (at < len(saved)) & (saved[np.minimum(at, len(saved) - 1)] == rows) if len(saved) else at < 0
+            if not present.any():
+                continue  # never made: it is made from the seed when first used
+            lo, hi = int(at[present][0]), int(at[present][-1]) + 1  # consecutive rows, consecutive in the file
+            state = fresh_block(len(rows), self.pixels, tf.constant([self.seed, k]), tf.constant(self.limit)).numpy()
+            steps = np.zeros(len(rows), np.int64)
+            for j, key in enumerate(("memory", "memory_m", "memory_v")):
+                state[present, j] = _rows(arrays, key, lo, hi).astype(np.float32)
+            steps[present] = last_step[lo:hi]
             # rows saved at different steps (batches of any rows) are first brought to the block's latest
-            latest = int(last_step[start:stop].max())
-            replay_pending(x, m, v, last_step[start:stop], latest, self.alphas)
-            self._block(k, np.stack([x, m, v], axis=1))
+            latest = int(steps.max())
+            replay_pending(state[:, 0], state[:, 1], state[:, 2], steps, latest, self.alphas)
+            self._block(k, state)
             self.block_last_step[k] = latest
 
     def finish(self) -> list[tf.Tensor]:
-        """The finished D (every row's pending momentum steps replayed), block by block, each block let
-        go as its logits are taken: what is left of the table is its logits alone, a third of it."""
+        """The finished memory's images (every row's pending momentum steps replayed first), uint8,
+        block by block, each block let go as its images are taken: a twelfth of the table is left."""
         finished = []
         for k in range(len(self.blocks)):
             c, dbar, _, _ = momentum_tail(self.block_last_step[k : k + 1], self.step + 1, self.alphas)
-            finished.append(replayed_logits(self._block(k), tf.constant(c[0]), tf.constant(dbar[0])))
+            finished.append(finished_images(self._block(k), tf.constant(c[0]), tf.constant(dbar[0])))
             self.blocks[k] = self.targets[k] = None
         self.block_last_step[:] = self.step
         self._spares = {}
@@ -351,10 +379,11 @@ def build_generator(n_codes: int, bottleneck: int = 2048, precision: str = "floa
 class Coach:
     """Trains the generator towards the frozen memory's images under a ``tf.distribute`` strategy.
 
-    ``logits`` (rows, pixels) holds the finished memory D on each device; a step takes its batch's
-    targets 255 * sigmoid(D[rows]) from it, so the targets cost the memory's logits alone, not a
-    second table of images. The logits and the optimizer's moments (as large as the code table)
-    are made only when the coach needs them: while the memory trains, they would only take room.
+    ``targets`` (rows, pixels) uint8 holds the finished memory's images 255 * sigmoid(D), rounded,
+    on each device: a quarter of the logits, and rounded as every image dogkit writes is (the
+    rounding moves a target by at most half a level, next to coach losses in the thousands). The
+    targets and the optimizer's moments (as large as the code table) are made only when the coach
+    needs them: while the memory trains, they would only take room.
     """
 
     def __init__(self, strategy, n_codes: int, bottleneck: int, lr: float, jit: bool, precision: str = "float32"):
@@ -363,7 +392,7 @@ class Coach:
         with strategy.scope():
             self.generator = build_generator(n_codes, bottleneck, precision)
             self.optimizer = keras.optimizers.Adam(learning_rate=lr)
-        self.logits: tf.Variable | None = None  # set_logits() makes it
+        self.targets: tf.Variable | None = None  # set_targets() makes it
         self._step = DistributedStep(strategy, self._replica_step, jit)
 
     def _optimizer(self):
@@ -372,15 +401,19 @@ class Coach:
                 self.optimizer.build(self.generator.trainable_variables)
         return self.optimizer
 
-    def set_logits(self, rows) -> None:
-        """Make ``logits`` from consecutive row blocks (tensors or arrays) of the finished memory."""
+    def set_targets(self, rows) -> None:
+        """Make ``targets`` from consecutive row blocks (uint8 tensors or arrays, (n, pixels)) of the
+        finished memory's images."""
         with self.strategy.scope():
-            self.logits = tf.Variable(tf.concat(list(rows), axis=0), trainable=False, name="memory_logits")
-        if self.logits.shape != (self.n_codes, PIXELS):
-            raise ValueError(f"the memory holds {self.logits.shape[0]} rows, the generator {self.n_codes} codes")
+            self.targets = tf.Variable(tf.concat(list(rows), axis=0), trainable=False, name="memory_images")
+        if self.targets.dtype != tf.uint8 or self.targets.shape != (self.n_codes, PIXELS):
+            raise ValueError(
+                f"the memory holds {self.targets.shape[0]} {self.targets.dtype.name} rows; the generator needs "
+                f"{self.n_codes} uint8 rows"
+            )
 
     def _replica_step(self, rows, batch_size):
-        targets = tf.reshape(255.0 * tf.sigmoid(tf.gather(self.logits, rows)), (-1, 64, 64, 3))
+        targets = tf.reshape(tf.cast(tf.gather(self.targets, rows), tf.float32), (-1, 64, 64, 3))
         with tf.GradientTape() as tape:
             images = self.generator([rows[:, None], tf.ones_like(rows[:, None], tf.float32)], training=True)
             per_image = tf.reduce_mean(tf.square(tf.cast(images, tf.float32) - targets), axis=[1, 2, 3])
@@ -397,19 +430,18 @@ class Coach:
         self._optimizer()
         return float(self._step(rows.astype(np.int32)))
 
-    def logits_state(self, chunk_rows: int = 256) -> ChunkedArray:
-        """``logits`` as row chunks read from the device one at a time."""
+    def targets_state(self, chunk_rows: int = 1024) -> ChunkedArray:
+        """``targets`` as row chunks read from the device one at a time."""
 
         def chunks() -> Iterator[np.ndarray]:
             for start in range(0, self.n_codes, chunk_rows):
-                yield self.logits[start : start + chunk_rows].numpy()
+                yield self.targets[start : start + chunk_rows].numpy()
 
-        return ChunkedArray((self.n_codes, PIXELS), np.float32, chunks)
+        return ChunkedArray((self.n_codes, PIXELS), np.uint8, chunks)
 
     def memorized_images(self, rows: np.ndarray) -> np.ndarray:
-        """255 * sigmoid(D[rows]) as (n, 64, 64, 3) float32: the targets."""
-        logits = tf.gather(self.logits, np.asarray(rows, np.int32)).numpy()
-        return (255.0 / (1.0 + np.exp(-logits))).reshape(-1, 64, 64, 3).astype(np.float32)
+        """The targets of ``rows`` as (n, 64, 64, 3) float32."""
+        return tf.gather(self.targets, np.asarray(rows, np.int32)).numpy().reshape(-1, 64, 64, 3).astype(np.float32)
 
     def mean_error(self, rows: np.ndarray, batch: int = 256) -> float:
         """Mean absolute pixel error of G(e_i) against the targets over ``rows``."""
