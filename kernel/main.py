@@ -80,6 +80,9 @@ def run_kernel(settings: dict[str, Any], started: float | None = None) -> int:
     except (DogkitError, ValueError) as exc:
         log.error("dogkit: error: %s", exc)
         return 1
+    except OSError as exc:  # a full disk, most likely
+        log.error("dogkit: error: %s: %s", exc.filename or "", exc.strerror or exc)
+        return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log.info("wrote %s", working / "images.zip")

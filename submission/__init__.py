@@ -3,7 +3,7 @@
 Imports only numpy and Pillow, so checking a zip is instant.
 """
 
-from .files import atomic_path
+from .files import atomic_path, check_writable
 from .png import encode_png
 from .rules import IMAGE_COUNT, IMAGE_SHAPE, IMAGE_SIZE
 from .validator import Problem, ValidationReport, validate_zip
@@ -17,6 +17,7 @@ __all__ = [
     "SubmissionError",
     "ValidationReport",
     "atomic_path",
+    "check_writable",
     "check_image",
     "encode_png",
     "member_name",

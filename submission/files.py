@@ -8,6 +8,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Make ``folder`` (and its parents) if needed and prove a file can be written there, before work
+    whose result would have nowhere to go.
+
+    Raises:
+        OSError: naming the folder (read-only, no permission, no space, a file in the way).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-test.{os.getpid()}.tmp"
+    try:
+        probe.write_bytes(b"x")
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.

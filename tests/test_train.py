@@ -101,7 +101,11 @@ def test_run_folder_holds_config_history_samples_timing_and_logs(tiny_run):
     record = latest(run)
     assert record["number"] == 3 and record["position"]["complete"] is True
     assert record["parts"] == {"memory": "memory-000001.npz", "coach": "coach-000003.npz"}
-    assert {p.name for p in (run / "checkpoints").iterdir()} == {"latest.json", *record["parts"].values()}
+    previous = json.loads((run / "checkpoints" / "previous.json").read_text())  # the fallback, kept whole
+    assert previous["number"] == 2 and previous["parts"] == {"memory": "memory-000001.npz", "coach": "coach-000002.npz"}
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {
+        "latest.json", "previous.json", "memory-000001.npz", "coach-000002.npz", "coach-000003.npz"
+    }  # fmt: skip
     timing = json.loads((run / "timing.json").read_text())
     assert timing["memorize"]["epochs"] == 2 and timing["coach"]["epochs"] == 3
     assert timing["coach"]["wall_s"] >= timing["coach"]["step_s"] > 0
@@ -337,7 +341,7 @@ from tests.test_memorizer import coach_towards
 strategy = select_strategy("mirrored")
 assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
 targets = np.stack(varied_images(16, seed=6)).astype(np.float32)
-coach = coach_towards(targets, strategy=strategy)  # the memory's logits mirrored on both replicas
+coach = coach_towards(targets, strategy=strategy)  # the memory's images mirrored on both replicas
 rows = np.arange(16)
 before = coach.mean_error(rows)
 losses = [coach.train_step(rows) for _ in range(30)]

@@ -33,6 +33,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (DogkitError, SubmissionError) as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # disk full, read-only or missing folders: the file and the reason, one line
+            where = exc.filename or "dogkit"
+            raise click.ClickException(f"{where}: {exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager
@@ -206,9 +209,8 @@ def _parse_options(model: str, items, sampling_only: bool = False, **flags) -> d
 @click.option(
     "--data",
     type=click.Path(dir_okay=False),
-    default="data/dogs64.npz",
-    show_default=True,
-    help="Crop cache from `dogkit prepare`.",
+    default=None,
+    help="Crop cache from `dogkit prepare` [default: data/dogs64.npz; with --resume, the run's].",
 )
 @click.option(
     "--run",
@@ -229,9 +231,8 @@ def _parse_options(model: str, items, sampling_only: bool = False, **flags) -> d
 @click.option(
     "--model",
     type=click.Choice(_model_names()),
-    default="memorizer",
-    show_default=True,
-    help="The model to train (listed with their options below).",
+    default=None,
+    help="The model to train, listed with their options below [default: memorizer; with --resume, the run's].",
 )
 @_option_option
 @click.option("--seed", type=int, default=None, help="The model's seed option [default: the model's, 0].")
@@ -264,7 +265,15 @@ def train(ctx, data, run_path, budget, resume, model, options, seed, batch_size,
     from toolkit.train.budget import format_seconds
     from toolkit.train.loop import Interrupted, TrainConfig
     from toolkit.train.loop import train as run_train
+    from toolkit.train.runs import RunFolder
 
+    run = RunFolder(run_path)
+    if resume and run.exists():  # what the run was made with, unless given
+        saved = run.read_config()
+        model = model or saved.get("model")
+        data = data or saved.get("data", {}).get("path")
+    model = model or "memorizer"
+    data = data or "data/dogs64.npz"
     config = TrainConfig(
         data=Path(data),
         run=Path(run_path),
@@ -365,6 +374,8 @@ def check(zip_path: str, count: int) -> None:
         report = validate_zip(zip_path, count, progress=update)
     for problem in report.problems:
         click.echo(f"problem: {problem}")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}")
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +32,24 @@ def load_crops(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DogkitError(f"{path}: crop cache not found; run `dogkit prepare` first")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DogkitError(f"{path}: not a readable crop cache ({exc}); make one with `dogkit prepare`") from None
+    if isinstance(loaded, np.ndarray):
+        raise DogkitError(
+            f"{path}: a single .npy array, not a crop cache (the .npz `dogkit prepare` writes, with 'images')"
+        )
+    try:
+        with loaded as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as exc:
-        raise DogkitError(f"{path}: not a readable crop cache ({exc})") from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DogkitError(f"{path}: a damaged crop cache ({exc}); make it again with `dogkit prepare`") from None
     images = arrays.get("images")
     if images is None or images.ndim != 4 or images.shape[1:] != (CROP_SIZE, CROP_SIZE, 3) or images.dtype != np.uint8:
         shape = None if images is None else (images.shape, images.dtype)
         raise DogkitError(f"{path}: expected 'images' as uint8 (N, 64, 64, 3), found {shape}")
+    if len(images) == 0:
+        raise DogkitError(f"{path}: holds no crops; prepare it again from a folder with photos")
     return arrays
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from submission import atomic_path
+from submission import atomic_path, check_writable
 from toolkit.data.crops import CROP_SIZE, save_npz
 from toolkit.data.discovery import (
     PHOTO_SUFFIXES,
@@ -342,6 +342,7 @@ def prepare(
     if config.crop not in CROP_MODES:
         raise DogkitError(f"crop must be one of {', '.join(CROP_MODES)}, got {config.crop!r}")
     started = time.perf_counter()
+    check_writable(Path(config.out).parent)  # before the work, not after it
     data = data or find_input(config.src, config.crop)
     if config.crop == "bbox" and data.annotations is None:
         raise DogkitError(f"{config.src}: photos found but no annotations; use --crop center to crop without boxes")

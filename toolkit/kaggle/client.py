@@ -109,6 +109,8 @@ def connect():
     config_dir = _config_dir()
     api.config_dir, api.config = str(config_dir), str(config_dir / "kaggle.json")
     token_source = _access_token_source()
+    if not token_source and not os.environ.get("KAGGLE_KEY"):
+        _check_kaggle_json(config_dir / "kaggle.json")
     with kaggle_errors("Kaggle sign-in"):
         try:
             with contextlib.redirect_stdout(io.StringIO()):
@@ -130,6 +132,25 @@ def connect():
             _AUTH_METHODS.get(method, method),
         )
     return api
+
+
+def _check_kaggle_json(path: Path) -> None:
+    """A kaggle.json that is there but is not one: the client would ignore it without a word."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DogkitError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        content = json.loads(text)
+    except ValueError as exc:
+        raise DogkitError(
+            f"{path}: malformed (not JSON: {exc.msg}, line {exc.lineno}); download it again from "
+            "https://www.kaggle.com/settings ('Create New Token')"
+        ) from None
+    if not isinstance(content, dict) or not {"username", "key"} <= set(content):
+        raise DogkitError(f'{path}: malformed (expected {{"username": ..., "key": ...}}); download it again')
 
 
 def _describe_sign_in(api) -> str:

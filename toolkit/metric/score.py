@@ -517,10 +517,20 @@ def score_zip(
     started = time.perf_counter()
     _check_config(config)
     zip_path = Path(config.zip_path)
+    stage = progress or _no_progress
+    with stage(config.count, "check") as update:  # an invalid zip is the first thing to know
+        validation = validate_zip(zip_path, config.count, progress=update)
+    if not validation.ok:
+        problems = validation.problems
+        shown = "; ".join(str(p) for p in problems[:_PROBLEMS_SHOWN])
+        more = f"; and {len(problems) - _PROBLEMS_SHOWN} more" if len(problems) > _PROBLEMS_SHOWN else ""
+        raise DogkitError(
+            f"{zip_path}: not a valid submission, not scored ({shown}{more}); `dogkit check` lists every problem"
+        )
     owned = extractor is None
-    extractor = extractor or find_extractor(config.inception)  # cheap: fail on missing weights first
+    extractor = extractor or find_extractor(config.inception)
     try:
-        return _score(config, zip_path, extractor, progress, started)
+        return _score(config, zip_path, extractor, progress, started, validation)
     finally:
         if owned:
             extractor.close()
@@ -532,18 +542,10 @@ def _score(
     extractor: FeatureExtractor,
     progress: ProgressFactory | None,
     started: float,
+    validation,
 ) -> ScoreReport:
-    """``score_zip`` once the extractor is chosen."""
+    """``score_zip`` once the zip is checked and the extractor chosen."""
     stage = progress or _no_progress
-    with stage(config.count, "check") as update:
-        validation = validate_zip(zip_path, config.count, progress=update)
-    if not validation.ok:
-        problems = validation.problems
-        shown = "; ".join(str(p) for p in problems[:_PROBLEMS_SHOWN])
-        more = f"; and {len(problems) - _PROBLEMS_SHOWN} more" if len(problems) > _PROBLEMS_SHOWN else ""
-        raise DogkitError(
-            f"{zip_path}: not a valid submission, not scored ({shown}{more}); `dogkit check` lists every problem"
-        )
 
     reference = reference_features(config.reference, extractor, config.cache_dir, config.batch_size, progress)
     data = zip_path.read_bytes()

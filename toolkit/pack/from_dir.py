@@ -31,25 +31,38 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in readable)
 
 
+MAX_SOURCE_PIXELS = 50_000_000  # a photo to shrink to 64x64 needs no more (Pillow's own bomb limit: 89 M)
+
+
 def _load(path: Path, resize: bool, counts: dict[str, int]) -> np.ndarray:
-    """One image as (64, 64, 3) uint8; a clear error naming the file when it cannot be."""
+    """One image as (64, 64, 3) uint8; a clear error naming the file when it cannot be.
+
+    The size is read from the header before any pixel is decoded: a file that declares a huge
+    image (a decompression bomb) is refused, not decoded.
+    """
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if (width, height) != (IMAGE_SIZE, IMAGE_SIZE):
+                if not resize:
+                    raise DogkitError(
+                        f"{path}: image is {width}x{height}, expected {IMAGE_SIZE}x{IMAGE_SIZE} "
+                        "(pass --resize to resize it)"
+                    )
+                if width * height > MAX_SOURCE_PIXELS:
+                    raise DogkitError(f"{path}: declares {width}x{height} pixels; refusing to decode that much")
             image.load()
             if image.mode != "RGB":
                 image = image.convert("RGB")
                 counts["converted"] += 1
             if image.size != (IMAGE_SIZE, IMAGE_SIZE):
-                if not resize:
-                    raise DogkitError(
-                        f"{path}: image is {image.size[0]}x{image.size[1]}, expected "
-                        f"{IMAGE_SIZE}x{IMAGE_SIZE} (pass --resize to resize it)"
-                    )
                 image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
                 counts["resized"] += 1
             return np.asarray(image, dtype=np.uint8)
+    except Image.DecompressionBombError as exc:
+        raise DogkitError(f"{path}: refusing to decode it ({exc})") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise DogkitError(f"{path}: cannot read image ({exc})") from exc
+        raise DogkitError(f"{path}: cannot read image ({exc})") from None
 
 
 def pack_from_dir(

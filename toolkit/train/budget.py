@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -29,8 +30,8 @@ def parse_budget(text: str | float | int) -> float:
                     f"budget must look like 8h30m, 90m, 45s or a number of seconds, got {text!r}"
                 ) from None
             seconds = sum(float(v) * _UNIT_SECONDS[u] for v, u in zip(match.groups(), "hms") if v)
-    if seconds <= 0:
-        raise ValueError(f"budget must be positive, got {text!r}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"budget must be a positive, finite time, got {text!r}")
     return seconds
 
 

@@ -155,9 +155,10 @@ class StepClock:
             return self.total / self.count
         return self.first or 0.0
 
-    def fits(self, deadline: Deadline, margin: float = 1.5) -> bool:
-        """Whether one more step ends before ``deadline`` (with ``margin`` times the usual step)."""
-        return deadline.left() > margin * self.estimate()
+    def fits(self, deadline: Deadline, margin: float = 1.5, then: float = 0.0) -> bool:
+        """Whether one more step (with ``margin`` times the usual step), and ``then`` seconds after it,
+        end before ``deadline``."""
+        return deadline.left() > margin * self.estimate() + then
 
 
 def epoch_batches(rng: np.random.Generator, n: int, batch_size: int) -> list[np.ndarray]:
@@ -180,19 +181,18 @@ def run_epoch(
     batches,
     step: Callable[[np.ndarray], Mapping[str, Any]],
     clock: StepClock,
-    deadline: Deadline,
-    stop: Callable[[], bool] = lambda: False,
+    keep_going: Callable[[], bool],
     on_step: Callable[[Mapping[str, Any]], object] = lambda metrics: None,
 ) -> EpochOutcome:
-    """Run ``step`` on each batch until the epoch ends, ``stop()`` says so, or one more step would
-    pass ``deadline``."""
+    """Run ``step`` on each batch until the epoch ends or ``keep_going()`` (asked before each step)
+    says no."""
     started = time.perf_counter()
     totals: dict[str, float] = {}
     rows = steps = 0
     stepping = 0.0
     stopped = False
     for batch in batches:
-        if stop() or not clock.fits(deadline):
+        if not keep_going():
             stopped = True
             break
         tick = time.perf_counter()
@@ -313,10 +313,11 @@ def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> T
     """Train ``config.model`` on the crop cache into the run folder, within the budget.
 
     ``model_options``: the model's options the user gave (the rest come from the defaults, or
-    from the run itself when resuming).
+    from the run itself when resuming). One process at a time writes a run folder.
 
     Raises:
-        DogkitError: bad options, data or run folder; ``Interrupted`` after SIGINT/SIGTERM (saved).
+        DogkitError: bad options, data or run folder, or another process training into it;
+            ``Interrupted`` after SIGINT/SIGTERM (saved).
     """
     from toolkit import models
 
@@ -326,10 +327,17 @@ def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> T
     if run.exists() and run.read_config().get("model") != config.model:
         raise DogkitError(f"{run.path}: holds a {run.read_config().get('model')} run, not {config.model}")
     model_config = resolve_model_config(entry.config_class(), run, config.resume, model_options or {})
-    data = load_training_data(config.data)
-    check_data(run, config.resume, data.describe())
+    with run.writer():
+        return _train(config, entry, run, model_config, deadline)
 
+
+def _train(config: TrainConfig, entry, run: RunFolder, model_config, deadline: Deadline) -> TrainResult:
     from toolkit.train.distribute import describe, select_strategy
+
+    data = load_training_data(config.data)  # here, so that no reference outlives the model's taking it
+    check_data(run, config.resume, data.describe())
+    if len(data.images) == 1:
+        log.warning("warning: %s holds one crop: every image the model makes will be a copy of it", config.data)
 
     model_class = entry.model_class()
     strategy = select_strategy(config.strategy, model_class.strategy_probe(model_config, data, config.jit))
@@ -366,13 +374,12 @@ def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> T
 
     startup_s = deadline.elapsed()  # what a later `dogkit pack` pays again to start and load
     generate_s = model.seconds_per_sample() * config.pack_count * 1.2
-    save_s = model.checkpoint_bytes() / SAVE_BYTES_PER_SECOND
     margin = max(3.0, 0.01 * config.budget_s)  # the loss curve, process exit, noise
-    reserved = startup_s + generate_s + WRITE_SECONDS_PER_IMAGE * config.pack_count + save_s + margin
+    reserved = startup_s + generate_s + WRITE_SECONDS_PER_IMAGE * config.pack_count + margin
     train_deadline = deadline.sooner(reserved)
     result.reserved_s = reserved
     log.info(
-        "budget %s: %s kept for generating and packing %d images; %s for training",
+        "budget %s: %s kept for generating and packing %d images; %s for training and its last checkpoint",
         format_seconds(config.budget_s),
         format_seconds(reserved),
         config.pack_count,
@@ -412,7 +419,11 @@ def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> T
 
 
 def _restore(run: RunFolder, model, rng: np.random.Generator) -> Position:
-    """Load the run's checkpoint into the model and ``rng``; trim history rows written after it."""
+    """Load the run's checkpoint into the model and ``rng``; trim history rows written after it
+    (repairing a damaged history first, and saying so)."""
+    repaired = run.repair_history()
+    if repaired:
+        log.warning("warning: %s", repaired)
     checkpoint = run.load_checkpoint() if run.exists() else None
     position = Position()
     if checkpoint is not None:
@@ -430,6 +441,15 @@ def _restore(run: RunFolder, model, rng: np.random.Generator) -> Position:
                 log.info("resuming %s: %d epochs done", run.path, position.epochs_done)
         finally:
             checkpoint.close()
+    rows = len(run.read_history())
+    if rows < position.history_rows:
+        log.warning(
+            "warning: %s holds %d rows where the checkpoint counts %d: the missing epochs' rows are lost",
+            run.history_path,
+            rows,
+            position.history_rows,
+        )
+        position.history_rows = rows
     run.truncate_history(position.history_rows)
     return position
 
@@ -445,6 +465,11 @@ def _where(phases, position: Position) -> str:
 def _run_phases(phases, position, model, rng, deadline, recorder, saver, signals, result) -> None:
     timing = _Timing(recorder.run)
     clock = StepClock()
+
+    def time_left() -> bool:
+        """Whether one more step fits before the budget's end, with the checkpoint written then."""
+        return clock.fits(deadline, then=model.checkpoint_bytes() / SAVE_BYTES_PER_SECOND)
+
     while position.phase < len(phases) and not signals():
         phase = phases[position.phase]
         phase_deadline = deadline if phase.share is None else _sooner(deadline, deadline.share(phase.share))
@@ -456,8 +481,12 @@ def _run_phases(phases, position, model, rng, deadline, recorder, saver, signals
             total = phase.steps_per_epoch * (phase.epochs - position.epoch)
         with recorder.progress(total, _label(phase)) as bar:
             shown = _Shown(bar, recorder, phase.metrics_shown)
+
+            def keep_going(phase_deadline=phase_deadline) -> bool:  # a phase's share ends it, not the run
+                return not signals() and clock.fits(phase_deadline) and time_left()
+
             while phase.epochs is None or position.epoch < phase.epochs:
-                outcome = run_epoch(phase.batches(rng), phase.step, clock, phase_deadline, signals, shown)
+                outcome = run_epoch(phase.batches(rng), phase.step, clock, keep_going, shown)
                 position.steps += outcome.steps
                 result.steps += outcome.steps
                 step_s += outcome.step_seconds
@@ -486,7 +515,7 @@ def _run_phases(phases, position, model, rng, deadline, recorder, saver, signals
                     recorder.sample_grid(phase.grid(), position.epochs_done, phase.grid_label)
                 if saver.due():
                     _save(saver, model, position, rng)
-        out_of_time = stopped and (signals() or not deadline.left() > clock.estimate() * 1.5)
+        out_of_time = stopped and (signals() or not time_left())
         if stopped and phase.epochs is not None:
             result.notes.append(
                 f"{_label(phase)} stopped by {'a signal' if signals() else 'the budget'} after "

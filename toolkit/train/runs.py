@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import os
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,10 +27,14 @@ from submission import atomic_path
 from toolkit.errors import DogkitError
 from toolkit.train.checkpoint import ArrayFile, CheckpointError, write_arrays
 
+log = logging.getLogger("dogkit")
+
 CONFIG = "config.json"
 HISTORY = "history.csv"
 TIMING = "timing.json"
 LATEST = "latest.json"
+PREVIOUS = "previous.json"  # the checkpoint before the latest: the fallback when the latest is damaged
+LOCK = ".lock"
 HISTORY_FIELDS = ("phase", "round", "epoch", "steps", "learning_rate", "seconds", "step_seconds", "elapsed")
 
 
@@ -54,15 +60,76 @@ class RunFolder:
         return self.path / CONFIG
 
     def exists(self) -> bool:
-        return self.config_path.is_file()
+        """Whether the folder holds a run (its config; a folder with training state but no config is an error)."""
+        if self.config_path.is_file():
+            return True
+        if self.has_checkpoint() or self.history_path.is_file():
+            raise DogkitError(
+                f"{self.config_path}: missing, though the folder holds a run's checkpoints or history; put the "
+                "config back, or start a new run with another --run"
+            )
+        return False
 
     def read_config(self) -> dict[str, Any]:
         try:
-            return json.loads(self.config_path.read_text())
+            config = json.loads(self.config_path.read_text())
         except FileNotFoundError:
             raise DogkitError(f"{self.path}: not a run folder (no {CONFIG}); train one with `dogkit train`") from None
         except (OSError, ValueError) as exc:
-            raise DogkitError(f"{self.config_path}: unreadable ({exc})") from None
+            raise DogkitError(f"{self.config_path}: unreadable ({exc}); start a new run with another --run") from None
+        if not isinstance(config, dict) or not isinstance(config.get("model_config", {}), dict):
+            raise DogkitError(
+                f"{self.config_path}: not a dogkit run config (a JSON {type(config).__name__}, not the object "
+                "`dogkit train` writes); start a new run with another --run"
+            )
+        return config
+
+    # ------------------------------------------------------------------ one writer at a time
+
+    @contextlib.contextmanager
+    def writer(self):
+        """Hold the run folder for writing (an exclusive lock on ``.lock``) for the whole block.
+
+        A second process gets a ``DogkitError`` naming the holder's PID. The lock dies with its
+        process, so a killed run never blocks the next. A folder this call made is removed again if
+        the block fails before the run's config is written (a refused start leaves nothing behind).
+        Leftover temporary files of writes a killed process never finished are removed.
+        """
+        import fcntl
+
+        made = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / LOCK, "a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise DogkitError(
+                    f"{self.path}: another dogkit train (PID {holder}) is writing this run; wait for it to end "
+                    "or choose another --run"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            self._remove_orphans()
+            try:
+                yield self
+            except BaseException:
+                if made and not self.config_path.is_file():
+                    handle.close()
+                    shutil.rmtree(self.path, ignore_errors=True)
+                raise
+        finally:
+            handle.close()
+
+    def _remove_orphans(self) -> None:
+        for folder in (self.path, self.checkpoints_dir):
+            for path in folder.glob(".*.tmp"):  # atomic_path's and write_arrays' names: .<name>.<pid>.tmp
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     def write_config(self, config: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -76,29 +143,39 @@ class RunFolder:
         return self.path / "checkpoints"
 
     def has_checkpoint(self) -> bool:
-        return (self.checkpoints_dir / LATEST).is_file()
+        return any((self.checkpoints_dir / name).is_file() for name in (LATEST, PREVIOUS))
 
-    def _latest(self) -> dict[str, Any] | None:
-        path = self.checkpoints_dir / LATEST
+    def _record(self, name: str) -> dict[str, Any] | None:
+        """A checkpoint record (``latest.json`` or ``previous.json``); None when there is none."""
+        path = self.checkpoints_dir / name
         try:
-            latest = json.loads(path.read_text())
+            record = json.loads(path.read_text())
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise DogkitError(f"{path}: unreadable ({exc}); start a new run with another --run") from None
-        if not isinstance(latest, dict) or not isinstance(latest.get("parts"), dict):
-            raise DogkitError(f"{path}: not a dogkit checkpoint record; start a new run with another --run")
-        return latest
+            raise DogkitError(f"{path}: unreadable ({exc})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("parts"), dict):
+            raise DogkitError(f"{path}: not a dogkit checkpoint record")
+        return record
+
+    def _record_or_none(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self._record(name)
+        except DogkitError:
+            return None
 
     def save_checkpoint(self, parts: Mapping[str, Any], position: dict[str, Any]) -> int:
         """Write a checkpoint of ``parts`` (name -> ``toolkit.models.base.Part``) at ``position``.
 
+        The checkpoint it replaces is kept as the fallback (``previous.json`` and its parts).
         Returns the bytes written (frozen parts already on disk cost nothing).
         """
         folder = self.checkpoints_dir
         folder.mkdir(parents=True, exist_ok=True)
-        previous = self._latest() or {"number": 0, "parts": {}, "frozen": {}}
-        number = int(previous.get("number", 0)) + 1
+        latest = self._record_or_none(LATEST)
+        previous = latest or {"number": 0, "parts": {}, "frozen": {}}
+        numbers = [int(r.get("number", 0)) for r in (latest, self._record_or_none(PREVIOUS)) if r]
+        number = max(numbers, default=0) + 1
         files, frozen, written = {}, {}, 0
         for name, part in parts.items():
             kept = previous["parts"].get(name)
@@ -113,33 +190,56 @@ class RunFolder:
                 frozen[name] = part.frozen
         record = {"number": number, "parts": files, "frozen": frozen, "position": position, "saved": time.time()}
         text = json.dumps(record, indent=1, sort_keys=True) + "\n"
+        if latest is not None:
+            with atomic_path(folder / PREVIOUS) as tmp:
+                tmp.write_text(json.dumps(latest, indent=1, sort_keys=True) + "\n")
         with atomic_path(folder / LATEST) as tmp:
             tmp.write_text(text)
         written += len(text)
-        for path in folder.glob("*.npz"):  # parts no checkpoint names any more
-            if path.name not in files.values():
+        kept = set(files.values()) | set((latest or {}).get("parts", {}).values())
+        for path in folder.glob("*.npz"):  # parts neither checkpoint names any more
+            if path.name not in kept:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         return written
 
-    def load_checkpoint(self) -> Checkpoint | None:
-        """The latest checkpoint, its parts opened for reading; None when there is none.
+    def load_checkpoint(self, verify: bool = True) -> Checkpoint | None:
+        """The latest checkpoint, its parts opened for reading (and, with ``verify``, their CRCs
+        checked); the one before it when the latest is damaged (said in the log); None when none.
 
         Raises:
-            DogkitError: a checkpoint file that is missing or damaged (named, with what to do).
+            DogkitError: damaged, with no sound checkpoint before it (the file named, with what to do).
         """
-        latest = self._latest()
-        if latest is None:
-            return None
-        parts: dict[str, ArrayFile] = {}
-        try:
-            for name, file_name in latest["parts"].items():
-                parts[name] = ArrayFile(self.checkpoints_dir / file_name)
-        except CheckpointError as exc:
-            for part in parts.values():
-                part.close()
-            raise DogkitError(f"{exc}; the run cannot be resumed from it: start a new run with another --run") from None
-        return Checkpoint(position=latest.get("position", {}), parts=parts, files=dict(latest["parts"]))
+        problems: list[str] = []
+        for name in (LATEST, PREVIOUS):
+            try:
+                record = self._record(name)
+            except DogkitError as exc:
+                problems.append(str(exc))
+                continue
+            if record is None:
+                continue
+            parts: dict[str, ArrayFile] = {}
+            try:
+                for part, file_name in record["parts"].items():
+                    parts[part] = ArrayFile(self.checkpoints_dir / file_name)
+                    if verify:
+                        parts[part].verify()
+            except CheckpointError as exc:
+                for opened in parts.values():
+                    opened.close()
+                problems.append(str(exc))
+                continue
+            if problems:
+                log.warning(
+                    "warning: %s; resuming from the checkpoint before it (number %s)", problems[0], record["number"]
+                )
+            return Checkpoint(position=record.get("position", {}), parts=parts, files=dict(record["parts"]))
+        if problems:
+            raise DogkitError(
+                f"{problems[-1]}; no sound checkpoint to resume from: start a new run with another --run"
+            )
+        return None
 
     # ------------------------------------------------------------------ history, timing, samples, logs
 
@@ -148,16 +248,55 @@ class RunFolder:
         return self.path / HISTORY
 
     def read_history(self) -> list[dict[str, str]]:
-        if not self.history_path.exists():
-            return []
-        with open(self.history_path, newline="") as handle:
-            return list(csv.DictReader(handle))
+        """The rows of history.csv, up to the first damaged one (see ``repair_history``)."""
+        rows, _ = self._parse_history()
+        return rows
+
+    def _parse_history(self) -> tuple[list[dict[str, str]], str | None]:
+        """(the sound rows, what is wrong after them or None). A row is sound when every column the
+        loop writes is there and reads as its type; rows after a damaged one are not trusted."""
+        try:
+            raw = self.history_path.read_bytes()
+        except FileNotFoundError:
+            return [], None
+        text = raw.decode("utf-8", errors="replace").replace("\0", "\ufffd")
+        lines = text.splitlines(keepends=True)
+        if not lines:
+            return [], None
+        header = next(csv.reader([lines[0]]), [])
+        if tuple(header[: len(HISTORY_FIELDS)]) != HISTORY_FIELDS or "\ufffd" in lines[0]:
+            return [], "its header is damaged"
+        rows = []
+        for number, line in enumerate(lines[1:], start=2):
+            values = next(csv.reader([line]), [])
+            problem = None
+            if not line.endswith("\n"):
+                problem = f"line {number} is cut short"
+            elif "\ufffd" in line or len(values) != len(header):
+                problem = f"line {number} holds damaged bytes"
+            else:
+                row = dict(zip(header, values))
+                if not _sound_row(row):
+                    problem = f"line {number} holds damaged values"
+            if problem:
+                return rows, problem
+            rows.append(row)
+        return rows, None
+
+    def repair_history(self) -> str | None:
+        """Rewrite history.csv without its damaged rows (and those after them); say what was removed."""
+        rows, problem = self._parse_history()
+        if problem is None:
+            return None
+        total = sum(1 for _ in self.history_path.open("rb")) - 1
+        self._write_history(rows, self._history_columns() if rows else list(HISTORY_FIELDS))
+        return f"{self.history_path}: {problem}; kept its first {len(rows)} rows, removed {max(total - len(rows), 0)}"
 
     def _history_columns(self) -> list[str]:
         if not self.history_path.exists():
             return []
-        with open(self.history_path, newline="") as handle:
-            return next(csv.reader(handle), [])
+        with open(self.history_path, newline="", errors="replace") as handle:
+            return next(csv.reader(line.replace("\0", "") for line in handle), [])
 
     def append_history(self, row: dict[str, Any]) -> None:
         """Add one row; columns it brings that the file lacks are added (the file is rewritten once)."""
@@ -203,6 +342,17 @@ class RunFolder:
     @property
     def tensorboard_dir(self) -> Path:
         return self.path / "tensorboard"
+
+
+def _sound_row(row: dict[str, str]) -> bool:
+    try:
+        for key in ("round", "epoch", "steps"):
+            int(row[key])
+        for key in ("seconds", "step_seconds", "elapsed"):
+            float(row[key])
+    except (KeyError, ValueError):
+        return False
+    return bool(row.get("phase")) and row["phase"].replace("-", "").replace("_", "").isalnum()
 
 
 def variables_state(prefix: str, variables) -> dict[str, Any]:

@@ -1,0 +1,356 @@
+"""Faults and bad input: one line naming the file, nothing lost, one writer per run."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from submission import validate_zip, write_images_zip
+from tests.conftest import varied_images, write_crop_cache
+from toolkit.cli import cli
+from toolkit.data.synthetic import make_photos, write_dataset
+
+TINY = [
+    "--option",
+    "bottleneck=64",
+    "--batch-size",
+    "32",
+    "--option",
+    "memorize_epochs=2",
+    "--option",
+    "coach_rounds=2",
+]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def dogkit(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def one_line(output: str) -> str:
+    assert "Traceback" not in output, output
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return lines[-1]
+
+
+@contextlib.contextmanager
+def small_filesystem(folder: Path, size: str = "2m", read_only: bool = False):
+    """A tmpfs of ``size`` mounted at ``folder`` (root only; the test is skipped elsewhere)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here ({mounted.stderr.decode().strip()})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return write_crop_cache(tmp_path_factory.mktemp("faults") / "crops.npz", 64, seed=1)
+
+
+@pytest.fixture
+def tiny_run(cache, tmp_path):
+    run = tmp_path / "run"
+    result = invoke("train", "--data", cache, "--run", run, "--budget", "300", "--option", "memorize=48", *TINY)
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def latest(run: Path) -> dict:
+    return json.loads((run / "checkpoints" / "latest.json").read_text())
+
+
+# ---------------------------------------------------------------- one writer per run folder
+
+
+def test_a_second_writer_is_refused_and_a_killed_ones_lock_does_not_block(tmp_path):
+    big = write_crop_cache(tmp_path / "crops.npz", 400, seed=2)
+    run = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "train", "--data", str(big), "--run", str(run), "--budget", "600",
+         "--option", "bottleneck=64", "--batch-size", "32"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "config.json").exists():
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        second = dogkit("train", "--data", big, "--run", run, "--budget", "60", "--resume")
+        assert second.returncode == 1
+        assert f"another dogkit train (PID {first.pid}) is writing this run" in one_line(second.stderr)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    resumed = dogkit("train", "--run", run, "--budget", "30", "--resume")  # the dead process's lock is gone
+    assert resumed.returncode == 0, resumed.stderr
+
+
+# ---------------------------------------------------------------- damaged state
+
+
+def test_a_truncated_checkpoint_resumes_from_the_one_before_it(tiny_run, cache, caplog):
+    caplog.set_level("WARNING", logger="dogkit")
+    record = latest(tiny_run)
+    part = tiny_run / "checkpoints" / record["parts"]["coach"]
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    result = invoke("train", "--run", tiny_run, "--budget", "300", "--resume")
+    assert result.exit_code == 0, result.output
+    assert f"{part}: truncated" in caplog.text
+    assert f"resuming from the checkpoint before it (number {record['number'] - 1})" in caplog.text
+    rows = [(r["phase"], r["round"], r["epoch"]) for r in _history(tiny_run)]
+    assert rows == [("memorize", "0", "1"), ("memorize", "0", "2"), ("coach", "1", "1"), ("coach", "2", "1"),
+                    ("coach", "2", "2")]  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbled"])
+def test_damaged_checkpoints_with_nothing_sound_before_them_are_one_line(tiny_run, damage):
+    for name in ("latest.json", "previous.json"):
+        record = json.loads((tiny_run / "checkpoints" / name).read_text())
+        for file_name in record["parts"].values():
+            path = tiny_run / "checkpoints" / file_name
+            path.write_bytes(b"" if damage == "empty" else os.urandom(path.stat().st_size))
+    result = invoke("train", "--run", tiny_run, "--budget", "60", "--resume")
+    assert result.exit_code == 1
+    line = one_line(result.output)
+    assert "/checkpoints/" in line and "no sound checkpoint to resume from: start a new run" in line
+    packed = invoke("pack", "--run", tiny_run, "--out", tiny_run / "x.zip", "--count", 10)
+    assert packed.exit_code == 1 and "checkpoints/" in one_line(packed.output)
+
+
+def test_a_flipped_byte_in_a_checkpoint_is_caught(tiny_run, caplog):
+    caplog.set_level("WARNING", logger="dogkit")
+    record = latest(tiny_run)
+    part = tiny_run / "checkpoints" / record["parts"]["coach"]
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(bytes(data))
+    result = invoke("train", "--run", tiny_run, "--budget", "300", "--resume")
+    assert result.exit_code == 0 and f"{part}: " in caplog.text and "CRC" in caplog.text
+
+
+def test_a_config_that_is_not_one_and_a_missing_config_are_one_line(tiny_run, cache):
+    config = tiny_run / "config.json"
+    text = config.read_text()
+    config.write_text("[1, 2, 3]")
+    result = invoke("train", "--run", tiny_run, "--budget", "60", "--resume")
+    assert result.exit_code == 1 and f"{config}: not a dogkit run config (a JSON list" in one_line(result.output)
+    config.unlink()
+    result = invoke("train", "--data", cache, "--run", tiny_run, "--budget", "60", "--resume")
+    assert result.exit_code == 1
+    assert f"{config}: missing, though the folder holds a run's checkpoints or history" in one_line(result.output)
+    config.write_text(text)
+    assert invoke("train", "--run", tiny_run, "--budget", "60", "--resume").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "damage,said",
+    [
+        (lambda text: text[:-9], "line 6 is cut short; kept its first 4 rows, removed 1"),
+        (lambda text: text.replace("coach,2,1", "co\0ch,2,1"), "line 5 holds damaged bytes; kept its first 3 rows"),
+        (lambda text: os.urandom(len(text)).decode("latin-1"), "its header is damaged; kept its first 0 rows"),
+    ],
+)
+def test_a_damaged_history_is_repaired_and_reported(tiny_run, damage, said, caplog):
+    caplog.set_level("WARNING", logger="dogkit")
+    history = tiny_run / "history.csv"
+    history.write_bytes(damage(history.read_text()).encode("latin-1"))
+    (tiny_run / "checkpoints" / ".coach-000009.npz.4242.tmp").write_bytes(b"half")  # a killed write's orphan
+    result = invoke("train", "--run", tiny_run, "--budget", "60", "--resume")
+    assert result.exit_code == 0, result.output
+    assert f"{history}: {said}" in caplog.text and "already complete" in result.output
+    rows = _history(tiny_run)
+    assert all(r["phase"] in ("memorize", "coach") for r in rows)
+    assert not list((tiny_run / "checkpoints").glob(".*.tmp"))
+
+
+def _history(run):
+    import csv
+
+    with open(run / "history.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+# ---------------------------------------------------------------- the environment
+
+
+def test_a_full_disk_is_one_line_for_prepare_train_and_pack(tmp_path, cache):
+    photos = tmp_path / "photos"
+    write_dataset(photos, make_photos(40, seed=3), "flat")
+    with small_filesystem(tmp_path / "full", "200k") as full:
+        result = invoke("prepare", "--src", photos, "--out", full / "crops.npz", "--workers", 1)
+        assert result.exit_code == 1 and "No space left on device" in one_line(result.output)
+        result = invoke("train", "--data", cache, "--run", full / "run", "--budget", "60", *TINY)
+        assert result.exit_code == 1 and "No space left on device" in one_line(result.output)
+        result = invoke("pack", "--from-dir", _folder_of_pngs(tmp_path / "pngs", 100), "--out", full / "i.zip",
+                        "--count", 100)  # fmt: skip
+        assert result.exit_code == 1 and "No space left on device" in one_line(result.output)
+        assert not (full / "i.zip").exists()
+
+
+def test_a_read_only_output_is_refused_before_the_work(tmp_path):
+    photos = tmp_path / "photos"
+    write_dataset(photos, make_photos(40, seed=3), "flat")
+    with small_filesystem(tmp_path / "ro", read_only=True) as read_only:
+        result = invoke("prepare", "--src", photos, "--out", read_only / "crops.npz", "--workers", 1)
+    assert result.exit_code == 1
+    assert "Read-only file system" in one_line(result.output) and "prepared" not in result.output
+
+
+def test_data_that_is_not_a_crop_cache_is_one_line_and_leaves_no_run_folder(tmp_path):
+    np.save(tmp_path / "crops.npy", np.zeros((4, 64, 64, 3), np.uint8))
+    result = invoke("train", "--data", tmp_path / "crops.npy", "--run", tmp_path / "a", "--budget", "60")
+    assert result.exit_code == 1 and "a single .npy array, not a crop cache" in one_line(result.output)
+    np.savez(tmp_path / "empty.npz", images=np.zeros((0, 64, 64, 3), np.uint8))
+    result = invoke("train", "--data", tmp_path / "empty.npz", "--run", tmp_path / "b", "--budget", "60")
+    assert result.exit_code == 1 and "empty.npz: holds no crops" in one_line(result.output)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("budget", ["nan", "inf", "-5", "0"])
+def test_budgets_that_are_not_times_are_refused(cache, tmp_path, budget):
+    result = invoke("train", "--data", cache, "--run", tmp_path / "r", "--budget", budget)
+    assert result.exit_code == 2 and "budget must be a positive, finite time" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_training_on_one_crop_warns(tmp_path, caplog):
+    one = write_crop_cache(tmp_path / "one.npz", 1, seed=4)
+    caplog.set_level("WARNING", logger="dogkit")
+    result = invoke("train", "--data", one, "--run", tmp_path / "r", "--budget", "120", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "holds one crop: every image the model makes will be a copy of it" in caplog.text
+
+
+# ---------------------------------------------------------------- hostile images
+
+
+def _png(width: int, height: int, pixels: bytes = b"") -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b"")
+
+
+def _folder_of_pngs(folder: Path, n: int) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, image in enumerate(varied_images(n, seed=6)):
+        Image.fromarray(image).save(folder / f"{k:04d}.png")
+    return folder
+
+
+def test_a_png_that_declares_ten_billion_pixels_is_a_listed_problem(tmp_path):
+    bomb = _png(100_000, 100_000, b"\0" * 1000)
+    zip_path = tmp_path / "images.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        archive.writestr("00000.png", bomb)
+    result = invoke("check", zip_path, "--count", 1)
+    assert result.exit_code == 1 and "00000.png: size 100000x100000, expected 64x64" in result.output
+    folder = _folder_of_pngs(tmp_path / "dir", 2)
+    (folder / "0001.png").write_bytes(bomb)
+    packed = invoke("pack", "--from-dir", folder, "--out", tmp_path / "out.zip", "--count", 2, "--resize")
+    assert packed.exit_code == 1 and "0001.png: refusing to decode it (Image size (10000000000 pixels)" in one_line(
+        packed.output
+    )
+    (folder / "0001.png").write_bytes(_png(9_000, 9_000))  # under Pillow's own limit, over dogkit's
+    packed = invoke("pack", "--from-dir", folder, "--out", tmp_path / "out.zip", "--count", 2, "--resize")
+    assert packed.exit_code == 1 and "0001.png: declares 9000x9000 pixels" in one_line(packed.output)
+    scored = invoke("score", zip_path, "--count", 1)  # refused for the zip, before any weights are looked for
+    assert scored.exit_code == 1 and "not a valid submission, not scored" in one_line(scored.output)
+
+
+def test_a_deflate_bomb_member_is_not_inflated(tmp_path):
+    zip_path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("00000.png", "w", force_zip64=True) as member:
+            zeros = bytes(16 << 20)
+            for _ in range(64):  # 1 GiB of zeros: about 1 MB once deflated
+                member.write(zeros)
+    assert zip_path.stat().st_size < 4 << 20
+    code = (
+        "import sys; from submission import validate_zip; r = validate_zip(sys.argv[1], 1); "
+        "print([str(p) for p in r.problems]); "  # VmHWM: this process's own peak (ru_maxrss counts the parent's too)
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(zip_path)], capture_output=True, text=True, timeout=60)
+    problems, peak_kib = done.stdout.strip().splitlines()
+    assert "00000.png: 1,073,741,824 bytes, far more than a 64x64 PNG needs; not read" in problems
+    assert int(peak_kib) < 300 * 1024  # not the gigabyte
+
+
+def test_a_zip_of_one_image_repeated_is_flagged(tmp_path):
+    image = varied_images(1, seed=9)[0]
+    write_images_zip((image for _ in range(500)), tmp_path / "same.zip", 500)
+    result = invoke("check", tmp_path / "same.zip", "--count", 500)
+    assert result.exit_code == 0  # the rules allow it
+    assert "warning: only 1 distinct images among 500" in result.output
+    varied = varied_images(500, seed=9)
+    write_images_zip(iter(varied), tmp_path / "varied.zip", 500)
+    assert "warning" not in invoke("check", tmp_path / "varied.zip", "--count", 500).output
+    assert validate_zip(tmp_path / "varied.zip", 500).distinct_images == 500
+
+
+# ---------------------------------------------------------------- resume and small things
+
+
+def test_resume_takes_the_runs_own_model_and_data(cache, tmp_path):
+    run = tmp_path / "run"
+    first = invoke("train", "--model", "dcgan", "--data", cache, "--run", run, "--budget", "300",
+                   "--option", "epochs=1", "--batch-size", "32")  # fmt: skip
+    assert first.exit_code == 0, first.output
+    again = invoke("train", "--run", run, "--resume", "--budget", "60")  # no --model, no --data
+    assert again.exit_code == 0 and "already complete" in again.output, again.output
+
+
+def test_an_epoch_cut_short_by_the_budget_is_not_recorded(tmp_path):
+    crops = write_crop_cache(tmp_path / "crops.npz", 600, seed=5)
+    done = invoke("train", "--model", "dcgan", "--data", crops, "--run", tmp_path / "run", "--budget", "35",
+                  "--batch-size", "32")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    rows = _history(tmp_path / "run")
+    assert rows and all(int(r["steps"]) == 19 for r in rows)  # 600 crops in batches of 32: every row a whole epoch
+    assert f"gan stopped by the budget after {len(rows)} of 50 epochs" in done.output
+    steps = int(done.output.split(" steps)")[0].rsplit("(", 1)[1])
+    assert steps > 19 * len(rows)  # the cut epoch's steps trained, but it is not a row
+
+
+def test_a_malformed_kaggle_json_is_named(fake_kaggle, tmp_path):
+    path = fake_kaggle.config_dir / "kaggle.json"
+    path.write_text('{"username": "dogkit-tester", "key": ')
+    result = invoke("fetch", "--dest", tmp_path)
+    assert result.exit_code == 1 and f"{path}: malformed (not JSON" in one_line(result.output)
+    path.write_text('["dogkit-tester"]')
+    result = invoke("fetch", "--dest", tmp_path)
+    assert result.exit_code == 1 and f"{path}: malformed" in one_line(result.output)
+
+
+@pytest.mark.parametrize("kernel_id", ["bad owner/dogkit-kernel", "-/dogkit-kernel", "own.er/dogkit-kernel"])
+def test_kernel_ids_with_an_impossible_owner_are_refused(tmp_path, kernel_id):
+    result = invoke("bundle", "--out", tmp_path / "k", "--kernel-id", kernel_id)
+    assert result.exit_code == 2 and "is not a Kaggle username" in result.output
+    assert not (tmp_path / "k").exists()
