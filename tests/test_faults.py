@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from submission import validate_zip, write_images_zip
 from tests.conftest import varied_images, write_crop_cache
 from toolkit.cli import cli
 from toolkit.data.synthetic import make_photos, write_dataset
+from toolkit.train.options import option
 
 TINY = [
     "--option",
@@ -327,16 +329,75 @@ def test_resume_takes_the_runs_own_model_and_data(cache, tmp_path):
     assert again.exit_code == 0 and "already complete" in again.output, again.output
 
 
-def test_an_epoch_cut_short_by_the_budget_is_not_recorded(tmp_path):
-    crops = write_crop_cache(tmp_path / "crops.npz", 600, seed=5)
-    done = invoke("train", "--model", "dcgan", "--data", crops, "--run", tmp_path / "run", "--budget", "35",
-                  "--batch-size", "32")  # fmt: skip
-    assert done.exit_code == 0, done.output
+@dataclasses.dataclass(frozen=True)
+class SlowStepConfig:
+    MODEL_NAME = "the slow-step model"
+    epochs: int = option(50, "passes over the crops", minimum=1)
+    slow_step: int = option(30, "the step (counted from 1) that takes the rest of the budget", minimum=1)
+    seed: int = option(0, "unused")
+
+
+class SlowStepModel:
+    """A NumPy model for the loop alone: every step instant but one, which sleeps past the training
+    deadline, so the budget stops training in the middle of an epoch whatever the machine's speed."""
+
+    Config = SlowStepConfig
+    sleep_s = 0.0
+
+    def __init__(self, config, data, strategy, rng, jit):
+        self.config, self.n, self.steps = config, len(data.images), 0
+
+    def phases(self):
+        from toolkit.models.base import Phase
+        from toolkit.train.loop import epoch_batches
+
+        return [Phase("gan", self.config.epochs, lambda rng: epoch_batches(rng, self.n, 32), self._step)]
+
+    def _step(self, rows):
+        self.steps += 1
+        if self.steps == self.config.slow_step:
+            time.sleep(self.sleep_s)
+        return {"loss": float(len(rows))}
+
+    def state(self):
+        from toolkit.models.base import Part
+
+        return {"model": Part({"steps": np.array(self.steps)})}
+
+    def load(self, parts):
+        self.steps = int(parts["model"]["steps"])
+
+    def checkpoint_bytes(self):
+        return 8
+
+    def parameter_counts(self):
+        return {"model": 1}
+
+    def seconds_per_sample(self):
+        return 0.0
+
+    @classmethod
+    def strategy_probe(cls, config, data, jit):
+        return None
+
+
+def test_an_epoch_cut_short_by_the_budget_is_not_recorded(tmp_path, monkeypatch):
+    from toolkit import models
+    from toolkit.train.loop import TrainConfig, train
+
+    entry = models.ModelEntry("slow-step", "test", f"{__name__}:SlowStepConfig", f"{__name__}:SlowStepModel")
+    monkeypatch.setitem(models.MODELS, "slow-step", entry)
+    budget = 15.0  # about 4 s to start (TensorFlow), 3 s of margin: several seconds of training
+    monkeypatch.setattr(SlowStepModel, "sleep_s", budget)  # step 30 outlasts the budget: epoch 2 is cut at 29
+    crops = write_crop_cache(tmp_path / "crops.npz", 600, seed=5)  # 600 crops in batches of 32: 19 steps
+    config = TrainConfig(data=crops, run=tmp_path / "run", budget_s=budget, model="slow-step", pack_count=10)
+    result = train(config)
     rows = _history(tmp_path / "run")
-    assert rows and all(int(r["steps"]) == 19 for r in rows)  # 600 crops in batches of 32: every row a whole epoch
-    assert f"gan stopped by the budget after {len(rows)} of 50 epochs" in done.output
-    steps = int(done.output.split(" steps)")[0].rsplit("(", 1)[1])
-    assert steps > 19 * len(rows)  # the cut epoch's steps trained, but it is not a row
+    assert [(r["epoch"], r["steps"]) for r in rows] == [("1", "19")]  # the cut epoch is no row
+    assert result.epochs == 1 and result.steps == 30  # its steps were trained
+    assert "gan stopped by the budget after 1 of 50 epochs" in result.notes
+    position = json.loads((tmp_path / "run" / "checkpoints" / "latest.json").read_text())["position"]
+    assert (position["epoch"], position["steps"], position["history_rows"]) == (1, 30, 1)  # resumes in epoch 2
 
 
 def test_a_malformed_kaggle_json_is_named(fake_kaggle, tmp_path):

@@ -579,11 +579,18 @@ def test_invalid_zip_is_refused_before_any_features(tmp_path, counting):
     assert counting.images_seen == 0
 
 
-def test_missing_weights_fail_before_the_zip_is_read(tmp_path, monkeypatch, no_keras_cache):
+def test_missing_weights_are_named_once_the_zip_is_valid(tmp_path, monkeypatch, no_keras_cache, submission_zip):
+    """The zip is checked first (an invalid one is refused whatever the weights), then the weights are
+    looked for before any reference photo is read."""
     monkeypatch.setenv("DOGKIT_KAGGLE_INPUT", str(tmp_path / "input"))
-    config = ScoreConfig(zip_path=tmp_path / "absent.zip", cache_dir=tmp_path / "cache", count=COUNT)
+    zip_path, _ = submission_zip
+    config = ScoreConfig(zip_path=zip_path, reference=tmp_path / "absent", cache_dir=tmp_path / "cache", count=COUNT)
     with pytest.raises(DogkitError, match="no Inception weights found"):
         score_zip(config)
+    assert not (tmp_path / "cache").exists()
+    absent = ScoreConfig(zip_path=tmp_path / "absent.zip", cache_dir=tmp_path / "cache", count=COUNT)
+    with pytest.raises(DogkitError, match=r"absent\.zip: not a valid submission, not scored \(file not found\)"):
+        score_zip(absent)
 
 
 def test_copies_of_the_reference_trigger_the_memorization_warning(tmp_path, counting, submission_zip):
