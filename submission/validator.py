@@ -21,6 +21,7 @@ from .rules import IMAGE_COUNT, IMAGE_SIZE, PNG_SIGNATURE
 MAX_MEMBER_BYTES = 1 << 20
 DUPLICATE_SHARE_WARNED = 0.1  # warn when more than this share of the images repeat another one
 
+
 @dataclass(frozen=True)
 class Problem:
     """One broken rule: ``member`` is the zip member concerned, or None for the whole zip."""

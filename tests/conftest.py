@@ -40,3 +40,24 @@ def write_crop_cache(path, n: int, seed: int = 0):
         boxes=np.tile(np.array([0, 0, 64, 64], np.int32), (n, 1)),
     )
     return path
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run the end-to-end tests marked slow (CI, with CI=true, runs them always)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked slow (whole jobs run as a user would, each tens of seconds) run in CI and with
+    --run-slow; the default suite stays quick to run while working."""
+    import os
+
+    if config.getoption("--run-slow") or os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        return
+    skip = pytest.mark.skip(reason="slow end-to-end test: run with --run-slow (CI runs it)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

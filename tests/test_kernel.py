@@ -111,6 +111,7 @@ def test_the_script_needs_nothing_from_the_repository(script):
     assert str(Path(__file__).resolve().parents[1]) not in text
 
 
+@pytest.mark.slow
 def test_the_kernel_scores_itself_when_the_metric_dataset_is_attached(script, photos, tmp_path):
     from tests.test_score import write_standin_graph
 
@@ -125,3 +126,18 @@ def test_the_kernel_scores_itself_when_the_metric_dataset_is_attached(script, ph
     assert "score: MiFID" in done.stdout, done.stdout
     score = json.loads((working / "score.json").read_text())
     assert score["n_generated"] == 10_000 and score["n_reference"] == len(photos)
+
+
+@pytest.mark.slow
+def test_a_biggan_kernel_trains_to_its_budget_and_packs(photos, tmp_path):
+    folder = tmp_path / "bundle"
+    options = {"width": 4, "batch_size": 16, "z_dim": 20, "shared_dim": 8}
+    write_bundle(BundleConfig(out=folder, kernel_id="someone/dogkit-biggan", model="biggan", model_options=options))
+    input_root = tmp_path / "input"
+    write_dataset(input_root / "competitions" / "generative-dog-images", photos, "nested")
+    working = tmp_path / "working"
+    done, seconds = run_kernel(folder / "dogkit_kernel.py", input_root, working, tmp_path, budget=75)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert seconds <= 75 * 1.05, f"took {seconds:.1f} s\n{done.stdout}"
+    assert "biggan on" in done.stdout and "train:" in done.stdout, done.stdout
+    assert validate_zip(working / "images.zip").ok

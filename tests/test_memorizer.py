@@ -48,6 +48,19 @@ def test_lazy_adam_matches_dense_adam_on_one_hot_codes():
     assert np.abs(table.logits() - ref_kernel).max() < 1e-4 * scale
 
 
+def test_a_step_without_its_loss_makes_the_same_update_as_one_with_it():
+    rng = np.random.default_rng(4)
+    targets = rng.integers(0, 256, (24, 30)).astype(np.uint8)
+    with_loss, without = MemoryTable(targets, seed=1, block_rows=8), MemoryTable(targets, seed=1, block_rows=8)
+    for rows in [rows for _ in range(3) for rows in with_loss.epoch_blocks(rng)]:
+        assert np.isfinite(with_loss.train_step(rows, 0.5))
+        assert without.train_step(rows, 0.5, with_loss=False) is None
+    with_loss.flush()
+    without.flush()
+    # the same arithmetic, fused by XLA into another computation: equal to float32 rounding
+    np.testing.assert_allclose(with_loss.logits(), without.logits(), rtol=1e-5, atol=1e-6)
+
+
 def test_a_memory_step_takes_one_whole_block():
     table = MemoryTable(np.zeros((10, 12), np.uint8), block_rows=4)
     assert [list(rows) for rows in table.epoch_blocks(np.random.default_rng(0))] != [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]

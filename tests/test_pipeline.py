@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from submission import validate_zip
 from tests.test_score import write_standin_graph
 from toolkit.data.synthetic import make_photos, write_dataset
@@ -44,6 +46,7 @@ def no_weights_env(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_run_does_the_whole_job_within_its_budget_and_scores(tmp_path):
     write_dataset(tmp_path / "data" / "generative-dog-images", make_photos(40, seed=31), "zips")
     graph = tmp_path / "classify_image_graph_def.pb"
@@ -94,6 +97,7 @@ def test_run_without_weights_says_why_it_skipped_scoring(tmp_path):
     assert validate_zip(tmp_path / "images.zip").ok and not (tmp_path / "score.json").exists()
 
 
+@pytest.mark.slow
 def test_the_demo_finishes_within_three_minutes(tmp_path):
     done, seconds = dogkit("demo", "--out", tmp_path / "demo", env=no_weights_env(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr

@@ -217,6 +217,7 @@ def test_resuming_a_complete_run_does_nothing(tiny_run):
     assert (run / "history.csv").read_text() == before
 
 
+@pytest.mark.slow
 def test_train_then_pack_fit_in_a_45s_budget(tmp_path):
     """The budget covers training and the later generation and packing of 10,000 images."""
     cache = write_crop_cache(tmp_path / "crops.npz", 2000, seed=3)

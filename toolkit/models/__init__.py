@@ -58,6 +58,12 @@ MODELS = {
             "toolkit.models.dcgan.config:RadfordConfig",
             "toolkit.models.dcgan.model:Dcgan",
         ),
+        ModelEntry(
+            "biggan",
+            "class-conditional BigGAN at 64x64: SN, self-attention, hinge, DiffAugment, EMA G; trains to the budget",
+            "toolkit.models.biggan.config:BigganConfig",
+            "toolkit.models.biggan.model:Biggan",
+        ),
     )
 }
 DEFAULT_MODEL = "memorizer"

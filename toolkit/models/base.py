@@ -43,7 +43,8 @@ class Phase:
     """One stretch of training with its own recipe, run epoch by epoch by the loop.
 
     ``step`` trains on one batch (row indices into the training data, or a memory's rows) and
-    returns named metrics; the loop records their means over each epoch in history.csv. An epoch
+    returns named metrics (a step may leave one out); the loop records each one's mean over the
+    epoch's steps that gave it in history.csv. An epoch
     cut short (by the budget or a signal) is not recorded: a resumed run does it again.
     """
 

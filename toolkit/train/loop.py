@@ -169,7 +169,7 @@ def epoch_batches(rng: np.random.Generator, n: int, batch_size: int) -> list[np.
 
 @dataclass(frozen=True)
 class EpochOutcome:
-    metrics: dict[str, float]  # each metric's mean over the rows seen ({} when no step ran)
+    metrics: dict[str, float]  # each metric's mean over the rows of the steps that gave it ({}: none)
     rows: int  # rows trained on
     steps: int
     stopped: bool  # the deadline (or a signal) came before the epoch's end
@@ -188,6 +188,7 @@ def run_epoch(
     says no."""
     started = time.perf_counter()
     totals: dict[str, float] = {}
+    weights: dict[str, int] = {}  # rows behind each metric (a step may leave one out)
     rows = steps = 0
     stepping = 0.0
     stopped = False
@@ -202,10 +203,11 @@ def run_epoch(
         stepping += seconds
         for name, value in metrics.items():
             totals[name] = totals.get(name, 0.0) + value * len(batch)
+            weights[name] = weights.get(name, 0) + len(batch)
         rows += len(batch)
         steps += 1
         on_step(metrics)
-    means = {name: total / rows for name, total in totals.items()} if rows else {}
+    means = {name: total / weights[name] for name, total in totals.items()}
     return EpochOutcome(means, rows, steps, stopped, time.perf_counter() - started, stepping)
 
 

@@ -236,9 +236,7 @@ class RunFolder:
                 )
             return Checkpoint(position=record.get("position", {}), parts=parts, files=dict(record["parts"]))
         if problems:
-            raise DogkitError(
-                f"{problems[-1]}; no sound checkpoint to resume from: start a new run with another --run"
-            )
+            raise DogkitError(f"{problems[-1]}; no sound checkpoint to resume from: start a new run with another --run")
         return None
 
     # ------------------------------------------------------------------ history, timing, samples, logs
