@@ -20,10 +20,34 @@ def check_writable(folder: str | os.PathLike) -> Path:
     probe = folder / f".write-test.{os.getpid()}.tmp"
     try:
         probe.write_bytes(b"x")
+    except OSError as exc:
+        raise _naming(exc, probe, folder) from None
     finally:
         with contextlib.suppress(OSError):
             probe.unlink()
     return folder
+
+
+def _naming(exc: OSError, tmp: Path, target: Path) -> OSError:
+    """``exc`` about ``target`` where it named the temporary file, or nothing (a write that ran out of
+    space names no file): the user knows the file they asked for, not dogkit's temporary name."""
+    if exc.filename is None or Path(exc.filename) == tmp:
+        return OSError(exc.errno, exc.strerror or str(exc), str(target))  # errno picks the subclass
+    return exc
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable; a no-op where folders cannot be opened (Windows)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 @contextlib.contextmanager
@@ -32,9 +56,13 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
 
     The temporary file lives in the same folder so that the final ``os.replace`` is an atomic
     rename on the same file system. If the block raises, the temporary file is removed and
-    whatever already stood at ``path`` is untouched. ``durable`` flushes the data to disk before
-    the rename (survives a machine crash, not only a killed process); large checkpoints that are
-    rewritten every epoch skip it.
+    whatever already stood at ``path`` is untouched. ``durable`` flushes the data, then the
+    rename, to disk (survives a machine crash, not only a killed process); files rewritten often
+    whose loss costs nothing skip it.
+
+    Raises:
+        OSError: writing failed (no space, read-only, ...); an error about the temporary file, or
+            about no file, names ``path``.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -46,6 +74,10 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
                 with open(tmp, "rb") as written:
                     os.fsync(written.fileno())
             os.replace(tmp, target)
+            if durable:
+                fsync_folder(target.parent)
+    except OSError as exc:
+        raise _naming(exc, tmp, target) from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # on a read-only folder this fails too: the cause above must show
             tmp.unlink()

@@ -4,6 +4,7 @@ labels, parameter counts, and training to the budget, resuming and packing throu
 import csv
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -260,6 +261,43 @@ def test_standing_statistics_are_the_ema_generators_own(tiny_model):
     first = next(model.sample(20, seed=3))
     assert first.shape == (20, 64, 64, 3) and 0 <= first.min() and first.max() <= 255
     np.testing.assert_array_equal(first, next(model.sample(20, seed=3)))
+
+
+MIRRORED_SCRIPT = """
+import numpy as np
+from toolkit.backend import tf
+from toolkit.data.crops import TrainingData
+from toolkit.models.biggan.config import BigganConfig
+from toolkit.models.biggan.model import Biggan
+from toolkit.train.distribute import select_strategy
+
+strategy = select_strategy("mirrored")
+rng = np.random.default_rng(0)
+data = TrainingData(rng.integers(0, 256, (16, 64, 64, 3), dtype=np.uint8), np.array(["a", "b"] * 8), None, "")
+model = Biggan(BigganConfig(width=4, batch_size=8, ema_start=1), data, strategy, rng, jit=True)
+metrics = [model.train_step(np.arange(8)) for _ in range(3)]
+state = [w for net in (model.generator, model.discriminator, model.ema) for w in net.weights]
+copies = [[c.numpy() for c in strategy.experimental_local_results(w.value)] for w in state]
+assert all(len(c) == 2 for c in copies)
+apart = max(float(np.abs(a - b).max()) for a, b in copies)
+print(strategy.num_replicas_in_sync, all(np.isfinite(list(m.values())).all() for m in metrics), apart)
+"""
+
+
+@pytest.mark.slow  # about 45 s: TensorFlow starts and compiles the step for two replicas
+def test_a_step_under_the_mirrored_strategy_keeps_the_replicas_equal():
+    """Two logical CPUs: gradients, spectral-norm vectors, batch statistics and the EMA stay one value."""
+    done = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DOGKIT_LOGICAL_CPUS": "2"},
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    replicas, finite, apart = done.stdout.split()
+    assert replicas == "2" and finite == "True" and float(apart) == 0.0
 
 
 # ---------------------------------------------------------------------------- the discriminator

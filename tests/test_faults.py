@@ -203,13 +203,15 @@ def test_a_full_disk_is_one_line_for_prepare_train_and_pack(tmp_path, cache):
     write_dataset(photos, make_photos(40, seed=3), "flat")
     with small_filesystem(tmp_path / "full", "200k") as full:
         result = invoke("prepare", "--src", photos, "--out", full / "crops.npz", "--workers", 1)
-        assert result.exit_code == 1 and "No space left on device" in one_line(result.output)
+        assert result.exit_code == 1 and f"{full / 'crops.npz'}: No space left on device" in one_line(result.output)
         result = invoke("train", "--data", cache, "--run", full / "run", "--budget", "60", *TINY)
-        assert result.exit_code == 1 and "No space left on device" in one_line(result.output)
+        line = one_line(result.output)
+        assert result.exit_code == 1 and line.startswith(f"Error: {full / 'run'}/") and "No space left" in line
+        assert ".tmp" not in line  # the file the user will look for, not dogkit's temporary name
         result = invoke("pack", "--from-dir", _folder_of_pngs(tmp_path / "pngs", 100), "--out", full / "i.zip",
                         "--count", 100)  # fmt: skip
-        assert result.exit_code == 1 and "No space left on device" in one_line(result.output)
-        assert not (full / "i.zip").exists()
+        assert result.exit_code == 1 and f"{full / 'i.zip'}: No space left on device" in one_line(result.output)
+        assert not (full / "i.zip").exists() and not list(full.glob(".*.tmp"))
 
 
 def test_a_read_only_output_is_refused_before_the_work(tmp_path):
@@ -217,8 +219,12 @@ def test_a_read_only_output_is_refused_before_the_work(tmp_path):
     write_dataset(photos, make_photos(40, seed=3), "flat")
     with small_filesystem(tmp_path / "ro", read_only=True) as read_only:
         result = invoke("prepare", "--src", photos, "--out", read_only / "crops.npz", "--workers", 1)
-    assert result.exit_code == 1
-    assert "Read-only file system" in one_line(result.output) and "prepared" not in result.output
+        assert result.exit_code == 1 and "prepared" not in result.output
+        assert one_line(result.output) == f"Error: {read_only}: Read-only file system"
+        packed = invoke("pack", "--from-dir", _folder_of_pngs(tmp_path / "pngs", 3), "--out", read_only / "i.zip",
+                        "--count", 3)  # fmt: skip
+        assert packed.exit_code == 1  # the cause, not the failed clean-up's error
+        assert one_line(packed.output) == f"Error: {read_only / 'i.zip'}: Read-only file system"
 
 
 def test_data_that_is_not_a_crop_cache_is_one_line_and_leaves_no_run_folder(tmp_path):

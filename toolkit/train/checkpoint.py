@@ -16,7 +16,6 @@ and a few rows of it cost a few rows.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import operator
@@ -32,6 +31,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.lib import format as npy_format
+
+from submission import atomic_path
 
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip's earliest date: the same arrays always give the same bytes
 _PIECE = 16 * 2**20  # bytes per write/readinto call; bounds the temporaries a zipfile stream makes
@@ -133,24 +134,12 @@ def write_arrays(
     target = Path(path)
     # check every argument before touching the disk, so that a bad one leaves nothing behind
     members = [_pending_member(target, key, value) for key, value in arrays.items()]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(target, durable=durable) as tmp:
         with open(tmp, "wb") as handle:
             with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
                 for member in members:
                     _write_member(archive, member)
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
-            size = os.fstat(handle.fileno()).st_size
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    if durable:
-        _fsync_folder(target.parent)
+            size = handle.tell()
     return size
 
 
@@ -245,20 +234,6 @@ def _write_member(archive: zipfile.ZipFile, member: _PendingMember) -> None:
         stream.write(member.header)
         for piece in member.pieces():
             stream.write(piece)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable; a no-op where folders cannot be opened (Windows)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def _byte_view(array: np.ndarray) -> memoryview:

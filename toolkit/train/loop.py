@@ -440,7 +440,7 @@ def _restore(run: RunFolder, model, rng: np.random.Generator) -> Position:
                     ) from None
                 if position.rng is not None:
                     rng.bit_generator.state = position.rng
-                log.info("resuming %s: %d epochs done", run.path, position.epochs_done)
+                log.info("resuming %s: %s done", run.path, _epochs(position.epochs_done))
         finally:
             checkpoint.close()
     rows = len(run.read_history())
@@ -461,7 +461,7 @@ def _where(phases, position: Position) -> str:
         return "training complete"
     phase = phases[position.phase]
     within = f"round {phase.round}, " if phase.round else ""
-    return f"{phase.name} phase, {within}{position.epoch} epochs done"
+    return f"{phase.name} phase, {within}{_epochs(position.epoch)} done"
 
 
 def _run_phases(phases, position, model, rng, deadline, recorder, saver, signals, result) -> None:
@@ -519,10 +519,13 @@ def _run_phases(phases, position, model, rng, deadline, recorder, saver, signals
                     _save(saver, model, position, rng)
         out_of_time = stopped and (signals() or not time_left())
         if stopped and phase.epochs is not None:
-            result.notes.append(
-                f"{_label(phase)} stopped by {'a signal' if signals() else 'the budget'} after "
-                f"{position.epoch} of {phase.epochs} epochs"
-            )
+            if signals():
+                cause = "a signal"
+            elif out_of_time or phase.share is None:
+                cause = "the budget"
+            else:  # the phase's share of the time ended it; the next phase goes on
+                cause = f"its {phase.share:.0%} share of the budget"
+            result.notes.append(f"{_label(phase)} stopped by {cause} after {position.epoch} of {phase.epochs} epochs")
         if not out_of_time:  # done, or its share of the time is: the next phase takes over
             phase.end()
             if phase.grid is not None and not phase.grid_every_epoch:
@@ -554,6 +557,10 @@ class _Shown:
 def _save(saver: CheckpointSaver, model, position: Position, rng) -> None:
     position.rng = rng.bit_generator.state
     saver.save(model.state, position)
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
 
 
 def _sooner(a: Deadline, b: Deadline) -> Deadline:
