@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 pytest_plugins = ["tests.fake_kaggle"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_on_logical_cpus(script: str, cpus: int = 2) -> subprocess.CompletedProcess:
+    """Run Python ``script`` from the repository in a new process whose CPU is split into ``cpus``
+    logical devices (TensorFlow fixes them at start-up), so that MirroredStrategy has replicas."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DOGKIT_LOGICAL_CPUS": str(cpus)},
+        cwd=REPO,
+    )
 
 
 def varied_images(n: int, seed: int = 0, size: int = 64) -> list[np.ndarray]:

@@ -4,7 +4,6 @@ labels, parameter counts, and training to the budget, resuming and packing throu
 import csv
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from submission import validate_zip
-from tests.conftest import write_crop_cache
+from tests.conftest import run_on_logical_cpus, write_crop_cache
 from toolkit.backend import keras, tf
 from toolkit.cli import cli
 from toolkit.data.crops import TrainingData
@@ -287,14 +286,7 @@ print(strategy.num_replicas_in_sync, all(np.isfinite(list(m.values())).all() for
 @pytest.mark.slow  # about 45 s: TensorFlow starts and compiles the step for two replicas
 def test_a_step_under_the_mirrored_strategy_keeps_the_replicas_equal():
     """Two logical CPUs: gradients, spectral-norm vectors, batch statistics and the EMA stay one value."""
-    done = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "DOGKIT_LOGICAL_CPUS": "2"},
-        cwd=REPO,
-    )
+    done = run_on_logical_cpus(MIRRORED_SCRIPT)
     assert done.returncode == 0, done.stderr[-3000:]
     replicas, finite, apart = done.stdout.split()
     assert replicas == "2" and finite == "True" and float(apart) == 0.0

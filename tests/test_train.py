@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from submission import validate_zip
-from tests.conftest import write_crop_cache
+from tests.conftest import run_on_logical_cpus, write_crop_cache
 from toolkit.cli import cli
 from toolkit.train.checkpoint import ArrayFile, write_arrays
 
@@ -360,14 +360,7 @@ print(np.isfinite(gan_losses).all())
 
 
 def test_mirrored_strategy_on_two_logical_cpus_trains(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "DOGKIT_LOGICAL_CPUS": "2"},
-        cwd=REPO,
-    )
+    done = run_on_logical_cpus(MIRRORED_SCRIPT)
     assert done.returncode == 0, done.stderr
     name, replicas, first, last, before, after, gan_finite = done.stdout.split()
     assert name == "MirroredStrategy" and replicas == "2"
@@ -414,14 +407,7 @@ except DogkitError as exc:
 
 
 def test_auto_strategy_times_mirrored_against_one_device_and_falls_back_from_a_tpu(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", AUTO_STRATEGY_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "DOGKIT_LOGICAL_CPUS": "2"},
-        cwd=REPO,
-    )
+    done = run_on_logical_cpus(AUTO_STRATEGY_SCRIPT)
     assert done.returncode == 0, done.stderr
     [trial] = [line for line in done.stderr.splitlines() if line.startswith("strategy trial:")]
     timings = dict(
