@@ -24,6 +24,11 @@ def image_grid(images: np.ndarray, columns: int = 8, rows: int | None = None) ->
     return grid
 
 
+def to_pixels(images: np.ndarray) -> np.ndarray:
+    """Generator output in [-1, 1] (tanh) to float pixels in 0..255."""
+    return (np.asarray(images, np.float32) + 1.0) * 127.5
+
+
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """Float pixels in 0..255 to uint8: rounded and clipped. NaN/inf must be rejected before."""
     return np.clip(np.rint(images), 0, 255).astype(np.uint8)

@@ -171,3 +171,22 @@ def cached_forward(model):
         forward = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
         model._dogkit_forward = forward
     return forward
+
+
+def batched_forward(model, inputs, batch: int = 256) -> np.ndarray:
+    """``model(inputs, training=False)`` over batches of ``batch`` rows, as one float32 array.
+
+    Args:
+        model: A Keras model (its forward function is cached on it).
+        inputs: One array, or a list of arrays for a model of several inputs; each is cut into
+            the same row ranges.
+        batch: Rows per call.
+    """
+    forward = cached_forward(model)
+    several = isinstance(inputs, (list, tuple))
+    arrays = list(inputs) if several else [inputs]
+    out = []
+    for start in range(0, len(arrays[0]), batch):
+        part = [tf.constant(a[start : start + batch]) for a in arrays]
+        out.append(forward(part if several else part[0]).numpy())
+    return np.concatenate(out) if out else np.zeros((0, *model.output_shape[1:]), np.float32)

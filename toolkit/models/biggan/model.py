@@ -33,9 +33,9 @@ from toolkit.models.biggan.augment import PARAMETERS, diff_augment, draw_paramet
 from toolkit.models.biggan.config import BigganConfig
 from toolkit.models.biggan.layers import U_NAME
 from toolkit.models.biggan.networks import EMA_NAME, build_discriminator, build_generator, trainable_count
-from toolkit.train.distribute import DistributedStep, cached_forward, use_xla
+from toolkit.train.distribute import DistributedStep, batched_forward, use_xla
 from toolkit.train.runs import load_variables, variables_state
-from toolkit.visuals import image_grid, to_uint8
+from toolkit.visuals import image_grid, to_pixels, to_uint8
 
 GRID_ROWS = 8  # a grid shows 8 classes (rows) x 8 latents
 STANDING_BATCHES = 16  # batches averaged into the EMA generator's standing statistics
@@ -119,19 +119,9 @@ def resolve_precision(precision: str) -> str:
 # ---------------------------------------------------------------------------- generating
 
 
-def to_pixels(images: np.ndarray) -> np.ndarray:
-    """Generator output in [-1, 1] to float pixels in 0..255."""
-    return (np.asarray(images, np.float32) + 1.0) * 127.5
-
-
 def generate(generator: keras.Model, z: np.ndarray, labels: np.ndarray, batch: int = 256) -> np.ndarray:
     """G([z, labels]) in inference mode as (n, 64, 64, 3) float32 in [-1, 1], in batches."""
-    forward = cached_forward(generator)
-    out = [
-        forward([tf.constant(z[s : s + batch]), tf.constant(labels[s : s + batch])]).numpy()
-        for s in range(0, len(z), batch)
-    ]
-    return np.concatenate(out) if out else np.zeros((0, 64, 64, 3), np.float32)
+    return batched_forward(generator, [z, labels], batch)
 
 
 def standing_statistics(generator: keras.Model, counts: np.ndarray, z_dim: int, truncation, seed: int) -> None:

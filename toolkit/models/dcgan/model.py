@@ -16,17 +16,12 @@ from toolkit.data.crops import TrainingData
 from toolkit.models.base import Part, Phase
 from toolkit.models.dcgan.config import DcganConfig
 from toolkit.models.dcgan.networks import NOISE_DIM, build_networks
-from toolkit.train.distribute import DistributedStep, cached_forward
+from toolkit.train.distribute import DistributedStep, batched_forward
 from toolkit.train.loop import epoch_batches
 from toolkit.train.runs import load_variables, variables_state
-from toolkit.visuals import image_grid, to_uint8
+from toolkit.visuals import image_grid, to_pixels, to_uint8
 
 GRID_SIZE = 64  # images in a sample grid (8 x 8)
-
-
-def to_pixels(images: np.ndarray) -> np.ndarray:
-    """Generator output in [-1, 1] to float pixels in 0..255."""
-    return (np.asarray(images, np.float32) + 1.0) * 127.5
 
 
 def flip_images(images, flips):
@@ -36,9 +31,7 @@ def flip_images(images, flips):
 
 def generate(generator: keras.Model, noise: np.ndarray, batch: int = 256) -> np.ndarray:
     """G(noise) in [-1, 1] as (n, 64, 64, 3) float32, in batches."""
-    forward = cached_forward(generator)
-    out = [forward(tf.constant(noise[s : s + batch])).numpy() for s in range(0, len(noise), batch)]
-    return np.concatenate(out) if out else np.zeros((0, 64, 64, 3), np.float32)
+    return batched_forward(generator, noise, batch)
 
 
 class NoiseSampler:

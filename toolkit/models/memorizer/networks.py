@@ -30,7 +30,7 @@ import numpy as np
 from toolkit.backend import keras, tf
 from toolkit.models.memorizer.config import PRECISIONS
 from toolkit.train.checkpoint import ChunkedArray
-from toolkit.train.distribute import DistributedStep, cached_forward, on_accelerator
+from toolkit.train.distribute import DistributedStep, batched_forward, on_accelerator
 from toolkit.train.runs import load_variables, variables_state
 
 PIXELS = 64 * 64 * 3  # values in one memory row / one image
@@ -483,12 +483,7 @@ def generalize_codes(count: int, n_codes: int, mix: float, seed: int) -> tuple[n
 
 def generate(generator: keras.Model, codes: np.ndarray, weights: np.ndarray, batch: int = 256) -> np.ndarray:
     """G(codes) as (n, 64, 64, 3) float32, in batches of ``batch``."""
-    forward = cached_forward(generator)
-    out = [
-        forward([tf.constant(codes[s : s + batch], tf.int32), tf.constant(weights[s : s + batch], tf.float32)]).numpy()
-        for s in range(0, len(codes), batch)
-    ]
-    return np.concatenate(out) if out else np.zeros((0, 64, 64, 3), np.float32)
+    return batched_forward(generator, [np.asarray(codes, np.int32), np.asarray(weights, np.float32)], batch)
 
 
 def parameter_counts(generator: keras.Model, n_codes: int) -> dict[str, int]:
