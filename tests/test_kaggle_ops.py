@@ -166,11 +166,28 @@ def test_a_token_alone_names_its_owner_over_a_stale_username(tmp_path, fake_kagg
 
 
 def test_bundle_offline_falls_back_to_the_username_the_credentials_name(tmp_path, fake_kaggle, monkeypatch):
-    monkeypatch.setenv("KAGGLE_API_TOKEN", fake_kaggle.add_token())  # checking it needs Kaggle
-    fake_kaggle.drop("IntrospectToken")
+    sign_in(fake_kaggle, monkeypatch, tmp_path, "oauth", username="oauth-user")
+    fake_kaggle.drop("GenerateAccessToken")  # the expired OAuth token cannot be renewed offline
     result = invoke("bundle", "--out", tmp_path / "k")
     assert result.exit_code == 0, result.output
-    assert "Kaggle user: dogkit-tester (from " in result.output and "not verified" in result.output
+    assert "Kaggle user: oauth-user (from ~/.kaggle/credentials.json; not verified" in result.output
+    assert json.loads((tmp_path / "k" / "kernel-metadata.json").read_text())["id"] == "oauth-user/dogkit-memorizer"
+
+
+def test_bundle_offline_with_an_access_token_asks_for_the_kernel_id(tmp_path, fake_kaggle, monkeypatch):
+    """Only Kaggle knows a token's owner: a username written elsewhere (here a stale one, and
+    kaggle.json's) may be another account's, so it is not guessed."""
+    monkeypatch.setenv("KAGGLE_API_TOKEN", fake_kaggle.add_token(username="token-owner"))
+    monkeypatch.setenv("KAGGLE_USERNAME", "stale-name")
+    fake_kaggle.drop("IntrospectToken")
+    result = invoke("bundle", "--out", tmp_path / "k")
+    assert result.exit_code == 1
+    line = one_line(result)
+    assert "cannot reach Kaggle" in line and "whose access token KAGGLE_API_TOKEN holds" in line
+    assert "pass --kernel-id OWNER/SLUG" in line and "stale-name" not in result.output
+    assert not (tmp_path / "k").exists()
+    offline = invoke("bundle", "--out", tmp_path / "k", "--kernel-id", "token-owner/dogkit-memorizer")
+    assert offline.exit_code == 0, offline.output  # bundling itself needs no network
 
 
 def test_bundle_without_any_credentials_names_the_three_ways(tmp_path, fake_kaggle):

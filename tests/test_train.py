@@ -423,3 +423,21 @@ def test_auto_strategy_times_mirrored_against_one_device_and_falls_back_from_a_t
     [fallback] = [line for line in done.stderr.splitlines() if line.startswith("a TPU is attached")]
     assert "no TPU that TensorFlow can use (NotFoundError" in fallback and fallback.endswith("the default strategy")
     assert chosen["explicit"].startswith("no TPU that TensorFlow can use")
+
+
+def test_a_tpu_is_recognised_by_its_device_files_or_the_environment(tmp_path, monkeypatch):
+    from toolkit.train.distribute import _tpu_present
+
+    for name in ("TPU_NAME", "TPU_ACCELERATOR_TYPE", "COLAB_TPU_ADDR"):
+        monkeypatch.delenv(name, raising=False)
+    dev = tmp_path / "dev"
+    (dev / "vfio").mkdir(parents=True)
+    (dev / "vfio" / "vfio").touch()  # the VFIO control file alone: no device bound
+    assert not _tpu_present(dev) and not _tpu_present(tmp_path / "no-dev")
+    (dev / "vfio" / "0").touch()  # a TPU v5e chip, as on Kaggle's TpuV5E8
+    assert _tpu_present(dev)
+    (dev / "vfio" / "0").unlink()
+    (dev / "accel0").touch()  # TPU v2-v4
+    assert _tpu_present(dev)
+    monkeypatch.setenv("TPU_ACCELERATOR_TYPE", "v5litepod-8")
+    assert _tpu_present(tmp_path / "no-dev")

@@ -168,18 +168,23 @@ def _describe_sign_in(api) -> str:
 def whoami() -> Identity:
     """The account the credentials sign in as, asked of the authenticated client.
 
-    When Kaggle cannot be reached (an access token cannot be checked offline), the username the
-    credentials name is used instead, and said to be unverified.
+    When Kaggle cannot be reached, the username the legacy key or OAuth credentials name is used
+    instead, and said to be unverified. Not with an access token: the client signs in with it before
+    anything else, and only Kaggle knows its owner, so a username written elsewhere may be another's.
 
     Raises:
-        DogkitError: no credentials, refused ones, or Kaggle unreachable with no username written anywhere.
+        DogkitError: no credentials, refused ones, or Kaggle unreachable with an access token or with no
+            username written anywhere.
     """
     try:
         api = connect()
-    except KaggleUnreachable:
-        offline = offline_username()
+    except KaggleUnreachable as exc:
+        token_source = _access_token_source()
+        offline = None if token_source else offline_username()
         if offline is None:
-            raise
+            whose = f"whose access token {token_source} holds" if token_source else "which account signs in"
+            hint = f"offline, Kaggle cannot tell {whose}: pass --kernel-id OWNER/SLUG"
+            raise KaggleUnreachable(f"{exc}; {hint}") from None
         name, where = offline
         return Identity(name, f"from {where}; not verified: Kaggle could not be reached")
     username = api.get_config_value("username")

@@ -13,10 +13,12 @@ in ``toolkit.backend``), which is how the mirrored path is tested.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -45,8 +47,14 @@ def _tpu_strategy():
         raise DogkitError(f"no TPU that TensorFlow can use ({type(exc).__name__}: {first_line})") from None
 
 
-def _tpu_present() -> bool:
-    return bool(os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR") or os.path.exists("/dev/accel0"))
+def _tpu_present(dev: Path = Path("/dev")) -> bool:
+    """A TPU is attached: named in the environment, or its chips are device files (``accelN`` on
+    v2-v4 machines; numbered VFIO groups on v5e and later, Kaggle's TpuV5E8)."""
+    if any(os.environ.get(name) for name in ("TPU_NAME", "TPU_ACCELERATOR_TYPE", "COLAB_TPU_ADDR")):
+        return True
+    with contextlib.suppress(OSError):
+        return (dev / "accel0").exists() or any(p.name.isdigit() for p in (dev / "vfio").iterdir())
+    return False
 
 
 def seconds_per_step(step: Callable[[], object], warmup: int = TRIAL_WARMUP_STEPS, steps: int = TRIAL_STEPS) -> float:
