@@ -258,8 +258,21 @@ def test_push_with_a_source_kaggle_cannot_find_is_an_error_naming_it(fake_kaggle
     assert result.exit_code == 1
     assert one_line(result).startswith(f"Error: Kaggle saved version 1 of '{KERNEL}' but cannot find its sources")
     assert "dataset me/no-such-metric" in one_line(result)
+    assert "will fail (stop it on its Kaggle page)" in one_line(result)
     fake_kaggle.add_dataset("me/no-such-metric")
     assert invoke("push", "--dir", folder).exit_code == 0
+    # every kind of source the client reports: the competition (not joined here), a kernel, a model
+    metadata = json.loads((folder / "kernel-metadata.json").read_text())
+    metadata.update(kernel_sources=["me/no-such-kernel"], model_sources=["me/some-model/keras/default/1"])
+    (folder / "kernel-metadata.json").write_text(json.dumps(metadata))
+    fake_kaggle._competitions.clear()
+    every = one_line(invoke("push", "--dir", folder))
+    for named in (
+        "competition generative-dog-images",
+        "kernel me/no-such-kernel",
+        "model me/some-model/keras/default/1",
+    ):
+        assert named in every, every
 
 
 def test_push_and_wait_follows_the_run_to_its_end(fake_kaggle, kernel_dir):
@@ -294,7 +307,7 @@ def test_wait_rides_out_rate_limits_server_errors_and_network_drops(fake_kaggle,
     result = invoke("push", "--dir", kernel_dir, "--wait", "--poll", "0.01")
     assert result.exit_code == 0, result.output
     assert "status check failed (kernel '" in result.output and "Kaggle answered 429" in result.output
-    assert "trying again in 0 s" in result.output
+    assert "trying again in 0.0s" in result.output
     fake_kaggle.set_kernel_statuses(KERNEL, ["running", "complete"])
     fake_kaggle.fail("GetKernelSessionStatus", 503, "Service unavailable", times=2)
     fake_kaggle.drop("GetKernelSessionStatus", times=1)
@@ -379,6 +392,11 @@ def test_submit_validates_then_submits_the_version(fake_kaggle, kernel_dir, good
     assert submission.message == "memorizer, 8h30m"
     [request] = fake_kaggle.calls("ListKernelSessionOutput")
     assert request.body["versionLabel"] == "v2"
+    unknown = invoke("submit", "--kernel", KERNEL, "--version", "9", "-m", "x")
+    assert unknown.exit_code == 1 and f"kernel '{KERNEL}/9': not found on Kaggle (404): no such kernel or version" in (
+        one_line(unknown)
+    )
+    assert len(fake_kaggle.submissions) == 1
 
 
 def test_submit_without_a_version_takes_the_latest_complete_one_and_says_so(fake_kaggle, kernel_dir, good_zip):

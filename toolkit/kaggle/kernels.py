@@ -21,6 +21,7 @@ from pathlib import Path
 from toolkit.competition import COMPETITION, check_kernel_id
 from toolkit.errors import DogkitError
 from toolkit.kaggle.client import KaggleAnswered, KaggleUnreachable, connect, kaggle_errors
+from toolkit.train.budget import format_seconds
 
 log = logging.getLogger("dogkit")
 
@@ -124,7 +125,8 @@ def push(folder: str | os.PathLike) -> PushResult:
     if missing:
         raise DogkitError(
             f"Kaggle saved version {version} of '{kernel}' but cannot find its sources: {', '.join(missing)}; "
-            "its run will not see them: correct the names (or make them exist), bundle again and push again"
+            "that version runs without them and will fail (stop it on its Kaggle page): correct the names in "
+            "kernel-metadata.json, or attach the data or accept the competition's rules on Kaggle, then push again"
         )
     return PushResult(kernel=kernel, version=version, url=response.url or "", timeout_s=timeout)
 
@@ -171,7 +173,7 @@ def wait(
                 raise DogkitError(f"{exc} ({failures - 1} status checks in a row failed; gave up)") from None
             pause = min(poll_seconds * 2 ** min(failures, 20), MAX_RETRY_WAIT_S)
             if on_retry is not None:
-                on_retry(f"status check failed ({exc}); trying again in {pause:.0f} s")
+                on_retry(f"status check failed ({exc}); trying again in {format_seconds(pause)}")
             sleep(pause)
             continue
         failures = 0
@@ -237,7 +239,8 @@ def output(kernel: str, dest: str | os.PathLike, api=None) -> list[Path]:
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     api = api or connect()
-    with kaggle_errors(f"kernel '{kernel}'"):
+    not_found = "not found on Kaggle (404): no such kernel or version, or another account's private kernel"
+    with kaggle_errors(f"kernel '{kernel}'", not_found=not_found):
         try:
             files, _ = api.kernels_output(kernel, str(dest), force=True, quiet=True)
         except ValueError as exc:
