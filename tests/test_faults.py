@@ -142,6 +142,61 @@ def test_damaged_checkpoints_with_nothing_sound_before_them_are_one_line(tiny_ru
     assert packed.exit_code == 1 and "checkpoints/" in one_line(packed.output)
 
 
+def test_after_resuming_from_the_fallback_the_damaged_checkpoint_is_not_kept_as_one(tmp_path, caplog):
+    from toolkit.models.base import Part
+    from toolkit.train.checkpoint import ArrayFile
+    from toolkit.train.runs import RunFolder
+
+    run = RunFolder(tmp_path / "run")
+    for step in (1, 2):
+        run.save_checkpoint({"model": Part({"w": np.full(1000, step, np.float32)})}, {"steps": step})
+    damaged = run.checkpoints_dir / latest(run.path)["parts"]["model"]
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    resumed = RunFolder(run.path)
+    with caplog.at_level("WARNING", logger="dogkit"):
+        checkpoint = resumed.load_checkpoint()
+    assert checkpoint.position == {"steps": 1} and "resuming from the checkpoint before it (number 1)" in caplog.text
+    checkpoint.close()
+    resumed.save_checkpoint({"model": Part({"w": np.full(1000, 3, np.float32)})}, {"steps": 3})
+    previous = json.loads((run.checkpoints_dir / "previous.json").read_text())
+    assert previous["position"] == {"steps": 1}  # the sound one it resumed from, not the damaged one
+    with ArrayFile(run.checkpoints_dir / previous["parts"]["model"]) as part:
+        part.verify()
+    assert not damaged.exists() or damaged.name in (previous["parts"]["model"], latest(run.path)["parts"]["model"])
+
+
+def test_checkpoint_files_reach_the_disk_before_they_take_their_names(tmp_path, monkeypatch):
+    from toolkit.models.base import Part
+    from toolkit.train.runs import RunFolder
+
+    events = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))))
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("rename", str(b))), real_replace(a, b)))
+    run = RunFolder(tmp_path / "run")
+    run.save_checkpoint({"model": Part({"w": np.zeros(10, np.float32)})}, {"steps": 1})
+    renames = [i for i, (kind, _) in enumerate(events) if kind == "rename"]
+    assert {Path(events[i][1]).name for i in renames} == {"model-000001.npz", "latest.json"}
+    for i in renames:
+        target = Path(events[i][1])
+        assert events[i - 1][0] == "fsync" and Path(events[i - 1][1]).name.startswith(f".{target.name}.")
+        assert ("fsync", str(target.parent)) in events[i + 1 :]  # the folder's entry too
+
+
+def test_a_checkpoint_that_cannot_be_written_is_an_error_at_once(tmp_path):
+    from toolkit.errors import DogkitError
+    from toolkit.train.loop import CheckpointSaver, Position
+    from toolkit.train.runs import RunFolder
+
+    class FullDisk(RunFolder):
+        def save_checkpoint(self, parts, position):
+            raise OSError(28, "No space left on device")
+
+    saver = CheckpointSaver(FullDisk(tmp_path / "run"), every_s=600)
+    with pytest.raises(DogkitError, match="cannot write a checkpoint .*No space left on device"):
+        saver.save(lambda: {}, Position(untrained=True), wait=True)  # the stand-in a too-small budget saves
+
+
 def test_a_flipped_byte_in_a_checkpoint_is_caught(tiny_run, caplog):
     caplog.set_level("WARNING", logger="dogkit")
     record = latest(tiny_run)
@@ -179,13 +234,15 @@ def test_a_damaged_history_is_repaired_and_reported(tiny_run, damage, said, capl
     caplog.set_level("WARNING", logger="dogkit")
     history = tiny_run / "history.csv"
     history.write_bytes(damage(history.read_text()).encode("latin-1"))
-    (tiny_run / "checkpoints" / ".coach-000009.npz.4242.tmp").write_bytes(b"half")  # a killed write's orphan
+    orphans = [tiny_run / "checkpoints" / ".coach-000009.npz.4242.tmp", tiny_run / "samples" / ".x.png.4242.tmp"]
+    for orphan in orphans:  # writes a killed process never finished
+        orphan.write_bytes(b"half")
     result = invoke("train", "--run", tiny_run, "--budget", "60", "--resume")
     assert result.exit_code == 0, result.output
     assert f"{history}: {said}" in caplog.text and "already complete" in result.output
     rows = _history(tiny_run)
     assert all(r["phase"] in ("memorize", "coach") for r in rows)
-    assert not list((tiny_run / "checkpoints").glob(".*.tmp"))
+    assert not any(orphan.exists() for orphan in orphans)
 
 
 def _history(run):
@@ -232,9 +289,9 @@ def test_data_that_is_not_a_crop_cache_is_one_line_and_leaves_no_run_folder(tmp_
     result = invoke("train", "--data", tmp_path / "crops.npy", "--run", tmp_path / "a", "--budget", "60")
     assert result.exit_code == 1 and "a single .npy array, not a crop cache" in one_line(result.output)
     np.savez(tmp_path / "empty.npz", images=np.zeros((0, 64, 64, 3), np.uint8))
-    result = invoke("train", "--data", tmp_path / "empty.npz", "--run", tmp_path / "b", "--budget", "60")
+    result = invoke("train", "--data", tmp_path / "empty.npz", "--run", tmp_path / "b" / "c" / "r", "--budget", "60")
     assert result.exit_code == 1 and "empty.npz: holds no crops" in one_line(result.output)
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # nor the folders made to hold it
 
 
 @pytest.mark.parametrize("budget", ["nan", "inf", "-5", "0"])
@@ -320,6 +377,9 @@ def test_a_zip_of_one_image_repeated_is_flagged(tmp_path):
     varied = varied_images(500, seed=9)
     write_images_zip(iter(varied), tmp_path / "varied.zip", 500)
     assert "warning" not in invoke("check", tmp_path / "varied.zip", "--count", 500).output
+    few = varied_images(60, seed=9)
+    write_images_zip((few[i % 60] for i in range(500)), tmp_path / "few.zip", 500)
+    assert "warning: only 60 distinct images among 500" in invoke("check", tmp_path / "few.zip", "--count", 500).output
     assert validate_zip(tmp_path / "varied.zip", 500).distinct_images == 500
 
 

@@ -241,6 +241,7 @@ class CheckpointSaver:
         )
         if live or wait:
             self._write(parts, record)
+            self.join()  # a failed write is the caller's to hear of now, not at a next save that may never come
         else:
             self._thread = threading.Thread(target=self._write, args=(parts, record), name="checkpoint", daemon=True)
             self._thread.start()

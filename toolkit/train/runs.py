@@ -52,6 +52,7 @@ class Checkpoint:
 class RunFolder:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._latest_damaged = False  # load_checkpoint fell back to previous.json
 
     # ------------------------------------------------------------------ config
 
@@ -97,7 +98,7 @@ class RunFolder:
         """
         import fcntl
 
-        made = not self.path.exists()
+        made = next((p for p in reversed((self.path, *self.path.parents)) if not p.exists()), None)
         self.path.mkdir(parents=True, exist_ok=True)
         handle = open(self.path / LOCK, "a+")
         try:
@@ -118,15 +119,15 @@ class RunFolder:
             try:
                 yield self
             except BaseException:
-                if made and not self.config_path.is_file():
+                if made is not None and not self.config_path.is_file():
                     handle.close()
-                    shutil.rmtree(self.path, ignore_errors=True)
+                    shutil.rmtree(made, ignore_errors=True)  # the outermost folder this call made
                 raise
         finally:
             handle.close()
 
     def _remove_orphans(self) -> None:
-        for folder in (self.path, self.checkpoints_dir):
+        for folder in (self.path, self.checkpoints_dir, self.samples_dir):
             for path in folder.glob(".*.tmp"):  # atomic_path's and write_arrays' names: .<name>.<pid>.tmp
                 with contextlib.suppress(OSError):
                     path.unlink()
@@ -172,9 +173,13 @@ class RunFolder:
         """
         folder = self.checkpoints_dir
         folder.mkdir(parents=True, exist_ok=True)
-        latest = self._record_or_none(LATEST)
+        records = self._record_or_none(LATEST), self._record_or_none(PREVIOUS)
+        numbers = [int(r.get("number", 0)) for r in records if r]
+        # the checkpoint replaced becomes the fallback; after resuming from the fallback because the latest
+        # was damaged, that sound one stays the fallback (and the damaged one's files go)
+        latest = records[1] if self._latest_damaged else records[0]
+        self._latest_damaged = False
         previous = latest or {"number": 0, "parts": {}, "frozen": {}}
-        numbers = [int(r.get("number", 0)) for r in (latest, self._record_or_none(PREVIOUS)) if r]
         number = max(numbers, default=0) + 1
         files, frozen, written = {}, {}, 0
         for name, part in parts.items():
@@ -234,6 +239,7 @@ class RunFolder:
                 log.warning(
                     "warning: %s; resuming from the checkpoint before it (number %s)", problems[0], record["number"]
                 )
+                self._latest_damaged = True
             return Checkpoint(position=record.get("position", {}), parts=parts, files=dict(record["parts"]))
         if problems:
             raise DogkitError(f"{problems[-1]}; no sound checkpoint to resume from: start a new run with another --run")
