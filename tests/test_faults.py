@@ -214,6 +214,13 @@ def test_a_config_that_is_not_one_and_a_missing_config_are_one_line(tiny_run, ca
     config.write_text("[1, 2, 3]")
     result = invoke("train", "--run", tiny_run, "--budget", "60", "--resume")
     assert result.exit_code == 1 and f"{config}: not a dogkit run config (a JSON list" in one_line(result.output)
+    for content, said in (
+        ({**json.loads(text), "data": ["crops.npz"]}, "its 'data' is a list, not a dict"),
+        ({}, "it has no 'model'"),
+    ):
+        config.write_text(json.dumps(content))
+        result = invoke("train", "--run", tiny_run, "--budget", "60", "--resume")
+        assert result.exit_code == 1 and f"{config}: not a dogkit run config ({said})" in one_line(result.output)
     config.unlink()
     result = invoke("train", "--data", cache, "--run", tiny_run, "--budget", "60", "--resume")
     assert result.exit_code == 1
@@ -386,13 +393,23 @@ def test_a_zip_of_one_image_repeated_is_flagged(tmp_path):
 # ---------------------------------------------------------------- resume and small things
 
 
-def test_resume_takes_the_runs_own_model_and_data(cache, tmp_path):
+def test_resume_takes_the_runs_own_model_and_data(cache, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    first = invoke("train", "--model", "dcgan", "--data", cache, "--run", run, "--budget", "300",
+    (tmp_path / "crops.npz").write_bytes(cache.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    first = invoke("train", "--model", "dcgan", "--data", "crops.npz", "--run", run, "--budget", "300",
                    "--option", "epochs=1", "--batch-size", "32")  # fmt: skip
     assert first.exit_code == 0, first.output
+    monkeypatch.chdir(tmp_path / "run")  # elsewhere: the run names its data wherever it is resumed from
     again = invoke("train", "--run", run, "--resume", "--budget", "60")  # no --model, no --data
     assert again.exit_code == 0 and "already complete" in again.output, again.output
+    (tmp_path / "crops.npz").unlink()
+    gone = invoke("train", "--run", run, "--resume", "--budget", "60")
+    assert gone.exit_code == 1
+    assert one_line(gone.output) == (
+        f"Error: {tmp_path / 'crops.npz'}: the crop cache {run / 'config.json'} names is not there any more; "
+        "give it with --data"
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -270,8 +270,13 @@ def train(ctx, data, run_path, budget, resume, model, options, seed, batch_size,
     run = RunFolder(run_path)
     if resume and run.exists():  # what the run was made with, unless given
         saved = run.read_config()
-        model = model or saved.get("model")
-        data = data or saved.get("data", {}).get("path")
+        model = model or saved["model"]
+        if data is None and saved.get("data", {}).get("path"):
+            data = saved["data"]["path"]
+            if not Path(data).is_file():
+                raise click.ClickException(
+                    f"{data}: the crop cache {run.config_path} names is not there any more; give it with --data"
+                )
     model = model or "memorizer"
     data = data or "data/dogs64.npz"
     config = TrainConfig(

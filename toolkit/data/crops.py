@@ -81,4 +81,5 @@ def load_training_data(path: str | os.PathLike) -> TrainingData:
     breeds = arrays.get("breeds")
     if breeds is None or len(breeds) != len(images):
         breeds = np.full(len(images), "unknown")
-    return TrainingData(images=images, breeds=breeds, path=Path(path), fingerprint=data_fingerprint(images))
+    # absolute, as the run's config records it: `--resume` from another folder finds it again
+    return TrainingData(images=images, breeds=breeds, path=Path(path).absolute(), fingerprint=data_fingerprint(images))

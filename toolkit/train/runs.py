@@ -78,10 +78,20 @@ class RunFolder:
             raise DogkitError(f"{self.path}: not a run folder (no {CONFIG}); train one with `dogkit train`") from None
         except (OSError, ValueError) as exc:
             raise DogkitError(f"{self.config_path}: unreadable ({exc}); start a new run with another --run") from None
-        if not isinstance(config, dict) or not isinstance(config.get("model_config", {}), dict):
+        problem = None
+        if not isinstance(config, dict):
+            problem = f"a JSON {type(config).__name__}, not the object `dogkit train` writes"
+        else:
+            for key, kind, needed in (("model", str, True), ("model_config", dict, True), ("data", dict, False)):
+                if key not in config:
+                    problem = f"it has no {key!r}" if needed else None
+                elif not isinstance(config[key], kind):
+                    problem = f"its {key!r} is a {type(config[key]).__name__}, not a {kind.__name__}"
+                if problem:
+                    break
+        if problem:
             raise DogkitError(
-                f"{self.config_path}: not a dogkit run config (a JSON {type(config).__name__}, not the object "
-                "`dogkit train` writes); start a new run with another --run"
+                f"{self.config_path}: not a dogkit run config ({problem}); start a new run with another --run"
             )
         return config
 
