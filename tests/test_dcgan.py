@@ -180,3 +180,27 @@ def test_timelapse_animates_the_sample_grids(cache, tmp_path):
     empty = tmp_path / "empty"
     (empty / "samples").mkdir(parents=True)
     assert invoke("timelapse", empty).exit_code == 1
+
+
+def test_a_resumed_run_draws_the_dropout_masks_the_unbroken_run_would():
+    """The tutorial DCGAN's discriminator drops units at random: the generators' state is saved with
+    the weights, so training on after a resume is the training an unbroken run does."""
+    from tests.conftest import varied_images
+    from toolkit.data.crops import TrainingData
+    from toolkit.models.dcgan.model import Dcgan
+
+    data = TrainingData(np.stack(varied_images(32, seed=5)), np.full(32, "x"), None, "")
+
+    def make() -> Dcgan:
+        return Dcgan(DcganConfig(batch_size=16), data, tf.distribute.get_strategy(), np.random.default_rng(0), False)
+
+    batches = [np.arange(16), np.arange(16, 32), np.arange(16), np.arange(16, 32)]
+    unbroken = make()
+    expected = [unbroken.train_step(rows) for rows in batches]
+    first = make()
+    first.train_step(batches[0])
+    saved = {name: {k: np.asarray(v) for k, v in part.arrays.items()} for name, part in first.state().items()}
+    resumed = make()
+    resumed.load(saved)
+    resumed.rng.bit_generator.state = first.rng.bit_generator.state
+    assert [resumed.train_step(rows) for rows in batches[1:]] == expected[1:]

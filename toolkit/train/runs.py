@@ -380,6 +380,13 @@ def variables_state(prefix: str, variables) -> dict[str, Any]:
     return {f"{prefix}/{k:03d}": _read(v) for k, v in enumerate(variables)}
 
 
+def random_states(model) -> list:
+    """The state variables of ``model``'s random-number generators (Keras seed generators: dropout's
+    masks), which ``model.weights`` leaves out; saved, a resumed run draws what the unbroken one would."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
 def _read(variable):
     inner = getattr(variable, "value", None)  # a Keras variable holds a tf.Variable; a tf.Variable reads itself
     if callable(inner):

@@ -18,7 +18,7 @@ from toolkit.models.dcgan.config import DcganConfig
 from toolkit.models.dcgan.networks import NOISE_DIM, build_networks
 from toolkit.train.distribute import DistributedStep, batched_forward
 from toolkit.train.loop import epoch_batches
-from toolkit.train.runs import load_variables, variables_state
+from toolkit.train.runs import load_variables, random_states, variables_state
 from toolkit.visuals import image_grid, to_pixels, to_uint8
 
 GRID_SIZE = 64  # images in a sample grid (8 x 8)
@@ -122,6 +122,7 @@ class Dcgan:
                     **variables_state("discriminator", self.discriminator.weights),
                     **variables_state("g_optimizer", self.g_optimizer.variables),
                     **variables_state("d_optimizer", self.d_optimizer.variables),
+                    **variables_state("dropout_seeds", random_states(self.discriminator)),
                 }
             )
         }
@@ -132,6 +133,8 @@ class Dcgan:
         load_variables("discriminator", self.discriminator.weights, arrays)
         load_variables("g_optimizer", self.g_optimizer.variables, arrays)
         load_variables("d_optimizer", self.d_optimizer.variables, arrays)
+        if "dropout_seeds/000" in arrays:  # absent from checkpoints written before they were saved
+            load_variables("dropout_seeds", random_states(self.discriminator), arrays)
 
     def checkpoint_bytes(self) -> int:
         weights = self.generator.count_params() + self.discriminator.count_params()
