@@ -498,3 +498,19 @@ def test_kernel_ids_with_an_impossible_owner_are_refused(tmp_path, kernel_id):
     result = invoke("bundle", "--out", tmp_path / "k", "--kernel-id", kernel_id)
     assert result.exit_code == 2 and "is not a Kaggle username" in result.output
     assert not (tmp_path / "k").exists()
+
+
+def test_checkpoints_come_by_time_and_once_at_a_phases_end(tmp_path, monkeypatch):
+    from toolkit import models
+    from toolkit.train.loop import TrainConfig, train
+
+    entry = models.ModelEntry("slow-step", "test", f"{__name__}:SlowStepConfig", f"{__name__}:SlowStepModel")
+    monkeypatch.setitem(models.MODELS, "slow-step", entry)
+    crops = write_crop_cache(tmp_path / "crops.npz", 64, seed=5)
+    common = dict(data=crops, budget_s=120.0, model="slow-step", pack_count=10)
+    options = {"epochs": 3, "slow_step": 10_000}
+    train(TrainConfig(run=tmp_path / "often", checkpoint_every_s=1e-6, **common), options)
+    train(TrainConfig(run=tmp_path / "rarely", **common), options)  # every 10 minutes
+    # due after every epoch: epochs 1 and 2 by time, epoch 3 with the phase's end (not twice)
+    assert latest(tmp_path / "often")["number"] == 3
+    assert latest(tmp_path / "rarely")["number"] == 1  # the phase's end alone

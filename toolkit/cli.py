@@ -149,7 +149,7 @@ def _budget(ctx, param, value):
     from toolkit.train.budget import parse_budget
 
     try:
-        return parse_budget(value)
+        return parse_budget(value, "budget" if param.name == "budget" else "a time")
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 

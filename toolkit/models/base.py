@@ -14,8 +14,9 @@ declared with ``toolkit.train.options.option``) and these members:
     parameter_counts() -> dict[str, int]      per network
     seconds_per_sample() -> float             generating speed (to budget ``dogkit pack``)
     sample(count, seed, **options)            images: batches of (n, 64, 64, 3) float pixels, 0..255
-    sampler(config, parts) (classmethod)      an object with that ``sample``, built from a checkpoint
-                                              with only what generating needs (for ``dogkit pack``)
+    sampler(config, parts, position)          (classmethod) an object with that ``sample``, built from a
+                                              checkpoint's parts and position with only what generating
+                                              needs (for ``dogkit pack``)
     strategy_probe(config, data, jit)         (classmethod) a StepProbe timing one training step
                                               under a given strategy, or None
 

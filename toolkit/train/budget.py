@@ -11,8 +11,9 @@ _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 _BUDGET = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
-def parse_budget(text: str | float | int) -> float:
-    """Seconds in a budget written as ``8h30m``, ``90m``, ``45s``, ``1h5m30s`` or plain seconds.
+def parse_budget(text: str | float | int, what: str = "budget") -> float:
+    """Seconds in a budget (or another span of time, named by ``what`` in errors) written as
+    ``8h30m``, ``90m``, ``45s``, ``1h5m30s`` or plain seconds.
 
     Raises:
         ValueError: anything else, or a budget that is not positive.
@@ -27,11 +28,11 @@ def parse_budget(text: str | float | int) -> float:
             match = _BUDGET.match(cleaned)
             if not cleaned or not match or not any(match.groups()):
                 raise ValueError(
-                    f"budget must look like 8h30m, 90m, 45s or a number of seconds, got {text!r}"
+                    f"{what} must look like 8h30m, 90m, 45s or a number of seconds, got {text!r}"
                 ) from None
             seconds = sum(float(v) * _UNIT_SECONDS[u] for v, u in zip(match.groups(), "hms") if v)
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"budget must be a positive, finite time, got {text!r}")
+        raise ValueError(f"{what} must be a positive, finite time, got {text!r}")
     return seconds
 
 

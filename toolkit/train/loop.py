@@ -516,7 +516,7 @@ def _run_phases(phases, position, model, rng, deadline, recorder, saver, signals
                 phase.after_epoch(position.epoch, outcome.metrics)
                 if phase.grid is not None and phase.grid_every_epoch:
                     recorder.sample_grid(phase.grid(), position.epochs_done, phase.grid_label)
-                if saver.due():
+                if saver.due() and (phase.epochs is None or position.epoch < phase.epochs):  # else saved below
                     _save(saver, model, position, rng)
         out_of_time = stopped and (signals() or not time_left())
         if stopped and phase.epochs is not None:

@@ -73,6 +73,9 @@ class Memorizer:
         self.table: MemoryTable | None = None  # built when the memorize phase starts
         self.memory_ready = False  # the coach's targets hold the finished memory
         self.memorize_lr = config.memorize_lr  # switches to memorize_lr_late once the loss is low enough
+        from toolkit.backend import keras
+
+        keras.utils.set_random_seed(config.seed)  # the same seed, the same initial generator
         self.coach = Coach(strategy, self.n, config.bottleneck, config.coach_lr, jit, config.precision)
         grid_rows = np.random.default_rng(config.seed + 1).permutation(self.n)[:GRID_CODES]
         pure = np.stack([grid_rows, grid_rows], axis=1)
