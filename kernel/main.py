@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -35,7 +36,7 @@ def run_kernel(settings: dict[str, Any], started: float | None = None) -> int:
     """Run the bundled job; returns the process exit status (0: images.zip written)."""
     from toolkit import __version__
     from toolkit.data.discovery import DataNotFound, folder_listing
-    from toolkit.errors import DogkitError
+    from toolkit.errors import DogkitError, Interrupted
     from toolkit.pipeline import PipelineConfig, run_pipeline
     from toolkit.train.budget import parse_budget
 
@@ -77,6 +78,9 @@ def run_kernel(settings: dict[str, Any], started: float | None = None) -> int:
             log.error("    %s", line)
         log.error("attach the competition's data to the kernel (kernel-metadata.json competition_sources)")
         return 1
+    except Interrupted as exc:  # Kaggle stopping the session: the work folder, checkpoints and all, goes with it
+        log.error("dogkit: stopped by %s; no images.zip written", signal.Signals(exc.signum).name)
+        return exc.exit_code
     except (DogkitError, ValueError) as exc:
         log.error("dogkit: error: %s", exc)
         return 1

@@ -514,3 +514,35 @@ def test_checkpoints_come_by_time_and_once_at_a_phases_end(tmp_path, monkeypatch
     # due after every epoch: epochs 1 and 2 by time, epoch 3 with the phase's end (not twice)
     assert latest(tmp_path / "often")["number"] == 3
     assert latest(tmp_path / "rarely")["number"] == 1  # the phase's end alone
+
+
+@pytest.mark.parametrize(
+    "command,signum", [("train", signal.SIGTERM), ("train", signal.SIGINT), ("run", signal.SIGTERM)]
+)
+def test_a_signal_while_training_starts_is_one_line_and_leaves_no_run(tmp_path, cache, command, signum):
+    """Before the first step (TensorFlow loading, the data, the model) nothing is saved: the run folder
+    made for it goes, the exit status is 128 + the signal, and no 'Aborted!' or traceback."""
+    if command == "train":
+        run, args = tmp_path / "run", ["train", "--data", cache, "--run", tmp_path / "run", "--budget", "300"]
+    else:
+        write_dataset(tmp_path / "photos", make_photos(20, seed=3), "flat")
+        run = tmp_path / "work" / "run"
+        args = ["run", "--src", tmp_path / "photos", "--work", tmp_path / "work", "--out", tmp_path / "i.zip",
+                "--budget", "300", "--no-score"]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / ".lock").exists():  # the run folder is held: training is starting
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.01)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    name = signal.Signals(signum).name
+    assert process.returncode == 128 + signum, stderr[-2000:]
+    assert one_line(stderr) == f"dogkit: stopped by {name} while starting, before training; nothing was written"
+    assert not run.exists() and not (tmp_path / "i.zip").exists()

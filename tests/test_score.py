@@ -666,6 +666,27 @@ def test_score_command_prints_the_metric_and_writes_score_json(tmp_path, graph_p
     assert tuple(record) == JSON_KEYS and record["n_generated"] == COUNT and record["n_reference"] == 9
 
 
+def test_a_score_that_cannot_be_saved_is_still_shown(tmp_path, graph_pb, submission_zip, monkeypatch):
+    from click.testing import CliRunner
+
+    import toolkit.metric.score
+    from toolkit.cli import cli
+
+    zip_path, _ = submission_zip
+    write_photos(tmp_path / "data" / "all-dogs", 9)
+    target = zip_path.parent / "score.json"
+
+    def read_only(report, path=None):
+        raise OSError(30, "Read-only file system", str(target))
+
+    monkeypatch.setattr(toolkit.metric.score, "write_score_json", read_only)
+    args = ["score", zip_path, "--reference", tmp_path / "data", "--inception", graph_pb[0], "--count", COUNT]
+    result = CliRunner().invoke(cli, [str(a) for a in [*args, "--cache", tmp_path / "cache"]])
+    assert result.exit_code == 0, result.output
+    assert "MiFID" in result.stdout
+    assert f"warning: score not saved: {target}: Read-only file system" in result.stderr
+
+
 def test_score_command_warns_when_the_penalty_applies(tmp_path, graph_pb):
     from click.testing import CliRunner
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import click
 from kernel.metadata import ACCELERATORS, DEFAULT_ACCELERATOR
 from toolkit import __version__
 from toolkit.competition import COMPETITION
-from toolkit.errors import DogkitError
+from toolkit.errors import DogkitError, Interrupted
 
 
 class _Group(click.Group):
@@ -31,6 +32,12 @@ class _Group(click.Group):
 
         try:
             return super().invoke(ctx)
+        except Interrupted as exc:  # SIGINT/SIGTERM: what was saved and how to go on; 128 + the signal
+            click.echo(f"dogkit: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:  # SIGINT where nothing waits for a safe point to stop at
+            click.echo("dogkit: stopped by SIGINT", err=True)
+            sys.exit(128 + signal.SIGINT)
         except (DogkitError, SubmissionError) as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:  # disk full, read-only or missing folders: the file and the reason, one line
@@ -263,7 +270,7 @@ def train(ctx, data, run_path, budget, resume, model, options, seed, batch_size,
     from pathlib import Path
 
     from toolkit.train.budget import format_seconds
-    from toolkit.train.loop import Interrupted, TrainConfig
+    from toolkit.train.loop import TrainConfig
     from toolkit.train.loop import train as run_train
     from toolkit.train.runs import RunFolder
 
@@ -290,11 +297,7 @@ def train(ctx, data, run_path, budget, resume, model, options, seed, batch_size,
         checkpoint_every_s=checkpoint_every,
         started=ctx.obj["started"],
     )
-    try:
-        result = run_train(config, _parse_options(model, options, seed=seed, batch_size=batch_size))
-    except Interrupted as exc:
-        click.echo(f"dogkit: {exc}", err=True)
-        sys.exit(exc.exit_code)
+    result = run_train(config, _parse_options(model, options, seed=seed, batch_size=batch_size))
     for note in result.notes:
         click.echo(f"note: {note}")
     shown = ", ".join(f"{name} {value:.4f}" for name, value in result.metrics.items())
@@ -429,7 +432,6 @@ def score(zip_path, reference, inception, cache_dir, as_json, count) -> None:
         count=count,
     )
     report = score_zip(config, progress=lambda total, desc: progress_bar(total, desc))
-    write_score_json(report)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:
@@ -437,6 +439,10 @@ def score(zip_path, reference, inception, cache_dir, as_json, count) -> None:
     else:
         for line in report.lines():
             click.echo(line)
+    try:  # after the score is shown: a read-only folder (an attached dataset) must not lose it
+        write_score_json(report)
+    except OSError as exc:
+        click.echo(f"warning: score not saved: {exc.filename}: {exc.strerror or exc}", err=True)
 
 
 @cli.command()

@@ -30,7 +30,7 @@ import numpy as np
 
 from toolkit import __version__
 from toolkit.data.crops import load_training_data
-from toolkit.errors import DogkitError
+from toolkit.errors import DogkitError, Interrupted
 from toolkit.train.budget import Deadline, format_seconds
 from toolkit.train.options import check_values
 from toolkit.train.recording import Recorder
@@ -69,14 +69,6 @@ class TrainResult:
     seconds: float = 0.0  # wall time of this call, from process start
     reserved_s: float = 0.0  # seconds kept back for generating and packing
     notes: list[str] = field(default_factory=list)
-
-
-class Interrupted(DogkitError):
-    """Training stopped by SIGINT or SIGTERM after saving; ``exit_code`` is 128 + the signal's number."""
-
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.exit_code = 128 + signum
 
 
 @dataclass
@@ -282,7 +274,8 @@ class StopSignals:
     def _handle(self, signum, frame) -> None:
         self.received = signum
         log.warning(
-            "%s: stopping after this step and saving a checkpoint (send it again to stop at once)",
+            "%s: stopping after this step and saving a checkpoint, or before training if it has not begun "
+            "(send it again to stop at once)",
             signal.Signals(signum).name,
         )
         for number, previous in self._previous.items():
@@ -330,11 +323,21 @@ def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> T
     if run.exists() and run.read_config().get("model") != config.model:
         raise DogkitError(f"{run.path}: holds a {run.read_config().get('model')} run, not {config.model}")
     model_config = resolve_model_config(entry.config_class(), run, config.resume, model_options or {})
-    with run.writer():
-        return _train(config, entry, run, model_config, deadline)
+    with StopSignals() as signals, run.writer():  # a signal while starting stops before training, too
+        return _train(config, entry, run, model_config, deadline, signals)
 
 
-def _train(config: TrainConfig, entry, run: RunFolder, model_config, deadline: Deadline) -> TrainResult:
+def _stop_if_signalled(signals: StopSignals, run: RunFolder) -> None:
+    """Before training has begun: nothing to save; a new run leaves no folder (run.writer removes it)."""
+    if signals.received is not None:
+        then = f"continue with: dogkit train --run {run.path} --resume" if run.exists() else "nothing was written"
+        raise Interrupted(
+            f"stopped by {signal.Signals(signals.received).name} while starting, before training; {then}",
+            signals.received,
+        )
+
+
+def _train(config: TrainConfig, entry, run: RunFolder, model_config, deadline: Deadline, signals) -> TrainResult:
     from toolkit.train.distribute import describe, select_strategy
 
     data = load_training_data(config.data)  # here, so that no reference outlives the model's taking it
@@ -349,6 +352,7 @@ def _train(config: TrainConfig, entry, run: RunFolder, model_config, deadline: D
     data_info = data.describe()
     del data  # the model keeps what it needs of the crops, and no more
     counts = model.parameter_counts()
+    _stop_if_signalled(signals, run)
     if not run.exists():
         run.write_config(
             {
@@ -368,6 +372,7 @@ def _train(config: TrainConfig, entry, run: RunFolder, model_config, deadline: D
     )
 
     position = _restore(run, model, rng)
+    _stop_if_signalled(signals, run)
     result = TrainResult(run.path, trained=position.steps > 0)
     phases = model.phases()
     if position.complete:
@@ -401,13 +406,12 @@ def _train(config: TrainConfig, entry, run: RunFolder, model_config, deadline: D
         result.seconds = deadline.elapsed()
         return result
 
-    with StopSignals() as signals:
-        try:
-            _run_phases(phases, position, model, rng, train_deadline, recorder, saver, signals, result)
-        finally:
-            saver.join()
-            recorder.loss_curve()
-            recorder.close()
+    try:
+        _run_phases(phases, position, model, rng, train_deadline, recorder, saver, signals, result)
+    finally:
+        saver.join()
+        recorder.loss_curve()
+        recorder.close()
     result.trained = position.steps > 0
     result.complete = position.complete
     result.seconds = deadline.elapsed()
