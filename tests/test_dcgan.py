@@ -203,4 +203,7 @@ def test_a_resumed_run_draws_the_dropout_masks_the_unbroken_run_would():
     resumed = make()
     resumed.load(saved)
     resumed.rng.bit_generator.state = first.rng.bit_generator.state
-    assert [resumed.train_step(rows) for rows in batches[1:]] == expected[1:]
+    # to float32 rounding (the CPU's reductions may sum in another order); other dropout masks move
+    # the losses by about 1e-2
+    for got, want in zip([resumed.train_step(rows) for rows in batches[1:]], expected[1:], strict=True):
+        assert got == pytest.approx(want, rel=1e-5, abs=0)
