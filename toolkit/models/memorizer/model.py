@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from toolkit.backend import keras
 from toolkit.data.crops import TrainingData
 from toolkit.models.base import Part, Phase
 from toolkit.models.memorizer.config import MemorizerConfig
@@ -73,8 +74,6 @@ class Memorizer:
         self.table: MemoryTable | None = None  # built when the memorize phase starts
         self.memory_ready = False  # the coach's targets hold the finished memory
         self.memorize_lr = config.memorize_lr  # switches to memorize_lr_late once the loss is low enough
-        from toolkit.backend import keras
-
         keras.utils.set_random_seed(config.seed)  # the same seed, the same initial generator
         self.coach = Coach(strategy, self.n, config.bottleneck, config.coach_lr, jit, config.precision)
         grid_rows = np.random.default_rng(config.seed + 1).permutation(self.n)[:GRID_CODES]
