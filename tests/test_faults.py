@@ -544,5 +544,8 @@ def test_a_signal_while_training_starts_is_one_line_and_leaves_no_run(tmp_path, 
             process.kill()
     name = signal.Signals(signum).name
     assert process.returncode == 128 + signum, stderr[-2000:]
-    assert one_line(stderr) == f"dogkit: stopped by {name} while starting, before training; nothing was written"
+    assert stderr.strip().splitlines()[-1:] == [
+        f"dogkit: stopped by {name} while starting, before training; no run folder kept"
+    ]
+    assert "stopping after this step" not in stderr  # no step is under way: one line says it all
     assert not run.exists() and not (tmp_path / "i.zip").exists()

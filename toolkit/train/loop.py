@@ -263,6 +263,7 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.training = False  # before, the one line that training stopped while starting says it all
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
@@ -273,11 +274,11 @@ class StopSignals:
 
     def _handle(self, signum, frame) -> None:
         self.received = signum
-        log.warning(
-            "%s: stopping after this step and saving a checkpoint, or before training if it has not begun "
-            "(send it again to stop at once)",
-            signal.Signals(signum).name,
-        )
+        if self.training:  # the step under way may take a while: say the signal was heard
+            log.warning(
+                "%s: stopping after this step and saving a checkpoint (send it again to stop at once)",
+                signal.Signals(signum).name,
+            )
         for number, previous in self._previous.items():
             signal.signal(number, previous)
 
@@ -330,7 +331,7 @@ def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> T
 def _stop_if_signalled(signals: StopSignals, run: RunFolder) -> None:
     """Before training has begun: nothing to save; a new run leaves no folder (run.writer removes it)."""
     if signals.received is not None:
-        then = f"continue with: dogkit train --run {run.path} --resume" if run.exists() else "nothing was written"
+        then = f"continue with: dogkit train --run {run.path} --resume" if run.exists() else "no run folder kept"
         raise Interrupted(
             f"stopped by {signal.Signals(signals.received).name} while starting, before training; {then}",
             signals.received,
@@ -406,6 +407,7 @@ def _train(config: TrainConfig, entry, run: RunFolder, model_config, deadline: D
         result.seconds = deadline.elapsed()
         return result
 
+    signals.training = True
     try:
         _run_phases(phases, position, model, rng, train_deadline, recorder, saver, signals, result)
     finally:
