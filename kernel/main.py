@@ -36,7 +36,7 @@ def run_kernel(settings: dict[str, Any], started: float | None = None) -> int:
     """Run the bundled job; returns the process exit status (0: images.zip written)."""
     from toolkit import __version__
     from toolkit.data.discovery import DataNotFound, folder_listing
-    from toolkit.errors import DogkitError, Interrupted
+    from toolkit.errors import BudgetTooSmall, DogkitError, Interrupted
     from toolkit.pipeline import PipelineConfig, run_pipeline
     from toolkit.train.budget import parse_budget
 
@@ -80,6 +80,9 @@ def run_kernel(settings: dict[str, Any], started: float | None = None) -> int:
         return 1
     except Interrupted as exc:  # Kaggle stopping the session: the work folder, checkpoints and all, goes with it
         log.error("dogkit: stopped by %s; no images.zip written", signal.Signals(exc.signum).name)
+        return exc.exit_code
+    except BudgetTooSmall as exc:  # nothing trained: the budget to bundle with is named
+        log.error("dogkit: error: %s (bundle again with --budget)", exc)
         return exc.exit_code
     except (DogkitError, ValueError) as exc:
         log.error("dogkit: error: %s", exc)

@@ -123,7 +123,7 @@ def test_train_resume_and_pack(cache, tmp_path, model, caplog):
                                     "--option", "mix=0.5"]).exit_code == 1  # fmt: skip
 
 
-def test_dcgan_stops_at_the_budget_and_resumes_to_the_end(cache, tmp_path):
+def test_a_dcgan_budget_too_small_to_train_is_refused_and_a_big_one_trains_to_the_end(cache, tmp_path):
     run = tmp_path / "run"
     short = invoke(
         "train",
@@ -140,10 +140,10 @@ def test_dcgan_stops_at_the_budget_and_resumes_to_the_end(cache, tmp_path):
         "--batch-size",
         "32",
     )
-    assert short.exit_code == 0 and "budget too small to train" in short.output
-    packed = invoke("pack", "--run", run, "--out", tmp_path / "untrained.zip", "--count", 20)
-    assert packed.exit_code == 0 and "untrained initial model" in packed.output
-    done = invoke("train", "--model", "dcgan", "--data", cache, "--run", run, "--budget", "300", "--resume")
+    assert short.exit_code == 2 and "is too small to train here" in short.output
+    assert "a budget of at least" in short.output and not run.exists()  # refused before any work
+    done = invoke("train", "--model", "dcgan", "--data", cache, "--run", run, "--budget", "300", "--option", "epochs=3",
+                  "--batch-size", "32")  # fmt: skip
     assert done.exit_code == 0 and "run complete" in done.output and "trained 3 epochs" in done.output
 
 

@@ -106,8 +106,9 @@ def test_a_second_writer_is_refused_and_a_killed_ones_lock_does_not_block(tmp_pa
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
-    resumed = dogkit("train", "--run", run, "--budget", "30", "--resume")  # the dead process's lock is gone
-    assert resumed.returncode == 0, resumed.stderr
+    # the dead process's lock is gone: the next one gets as far as weighing its budget (too small to train)
+    resumed = dogkit("train", "--run", run, "--budget", "1s", "--resume")
+    assert resumed.returncode == 2 and "too small to train" in one_line(resumed.stderr), resumed.stderr
 
 
 # ---------------------------------------------------------------- damaged state
@@ -194,7 +195,7 @@ def test_a_checkpoint_that_cannot_be_written_is_an_error_at_once(tmp_path):
 
     saver = CheckpointSaver(FullDisk(tmp_path / "run"), every_s=600)
     with pytest.raises(DogkitError, match="cannot write a checkpoint .*No space left on device"):
-        saver.save(lambda: {}, Position(untrained=True), wait=True)  # the stand-in a too-small budget saves
+        saver.save(lambda: {}, Position(untrained=True), wait=True)  # a stand-in, written at once
 
 
 def test_a_flipped_byte_in_a_checkpoint_is_caught(tiny_run, caplog):
@@ -268,9 +269,9 @@ def test_a_full_disk_is_one_line_for_prepare_train_and_pack(tmp_path, cache):
     with small_filesystem(tmp_path / "full", "200k") as full:
         result = invoke("prepare", "--src", photos, "--out", full / "crops.npz", "--workers", 1)
         assert result.exit_code == 1 and f"{full / 'crops.npz'}: No space left on device" in one_line(result.output)
-        result = invoke("train", "--data", cache, "--run", full / "run", "--budget", "60", *TINY)
+        result = invoke("train", "--data", cache, "--run", full / "run", "--budget", "10m", *TINY)
         line = one_line(result.output)
-        assert result.exit_code == 1 and line.startswith(f"Error: {full / 'run'}/") and "No space left" in line
+        assert result.exit_code == 1 and line.startswith(f"Error: {full / 'run'}") and "No space left" in line
         assert ".tmp" not in line  # the file the user will look for, not dogkit's temporary name
         result = invoke("pack", "--from-dir", _folder_of_pngs(tmp_path / "pngs", 100), "--out", full / "i.zip",
                         "--count", 100)  # fmt: skip
@@ -420,6 +421,14 @@ class SlowStepConfig:
     seed: int = option(0, "unused")
 
 
+class GreySampler:
+    default_seed = 0
+
+    def sample(self, count, seed, batch=256):
+        for start in range(0, count, batch):
+            yield np.full((min(batch, count - start), 64, 64, 3), 128.0, np.float32)
+
+
 class SlowStepModel:
     """A NumPy model for the loop alone: every step instant but one, which sleeps past the training
     deadline, so the budget stops training in the middle of an epoch whatever the machine's speed."""
@@ -456,8 +465,9 @@ class SlowStepModel:
     def parameter_counts(self):
         return {"model": 1}
 
-    def seconds_per_sample(self):
-        return 0.0
+    @classmethod
+    def sampler(cls, config, parts, position):
+        return GreySampler()
 
     @classmethod
     def strategy_probe(cls, config, data, jit):
@@ -473,7 +483,9 @@ def test_an_epoch_cut_short_by_the_budget_is_not_recorded(tmp_path, monkeypatch)
     budget = 15.0  # about 4 s to start (TensorFlow), 3 s of margin: several seconds of training
     monkeypatch.setattr(SlowStepModel, "sleep_s", budget)  # step 30 outlasts the budget: epoch 2 is cut at 29
     crops = write_crop_cache(tmp_path / "crops.npz", 600, seed=5)  # 600 crops in batches of 32: 19 steps
-    config = TrainConfig(data=crops, run=tmp_path / "run", budget_s=budget, model="slow-step", pack_count=10)
+    config = TrainConfig(
+        data=crops, run=tmp_path / "run", budget_s=budget, model="slow-step", pack_count=10, min_train_s=1.0
+    )
     result = train(config)
     rows = _history(tmp_path / "run")
     assert [(r["epoch"], r["steps"]) for r in rows] == [("1", "19")]  # the cut epoch is no row
@@ -507,7 +519,7 @@ def test_checkpoints_come_by_time_and_once_at_a_phases_end(tmp_path, monkeypatch
     entry = models.ModelEntry("slow-step", "test", f"{__name__}:SlowStepConfig", f"{__name__}:SlowStepModel")
     monkeypatch.setitem(models.MODELS, "slow-step", entry)
     crops = write_crop_cache(tmp_path / "crops.npz", 64, seed=5)
-    common = dict(data=crops, budget_s=120.0, model="slow-step", pack_count=10)
+    common = dict(data=crops, budget_s=120.0, model="slow-step", pack_count=10, min_train_s=1.0)
     options = {"epochs": 3, "slow_step": 10_000}
     train(TrainConfig(run=tmp_path / "often", checkpoint_every_s=1e-6, **common), options)
     train(TrainConfig(run=tmp_path / "rarely", **common), options)  # every 10 minutes

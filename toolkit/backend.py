@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 
 # Hide TensorFlow's C++ log lines, errors included: grappler's "remapper failed" and the like are
 # diagnostics of TensorFlow's own optimizer passes; failures that matter surface as exceptions.
@@ -56,4 +57,6 @@ with _captured_stderr():
 # tf.distribute logs every reduction at INFO; dogkit's own INFO lines are the ones a user reads
 logging.getLogger("tensorflow").setLevel(logging.WARNING)
 
-__all__ = ["keras", "tf"]
+READY_AT = time.monotonic()  # TensorFlow loaded: a new process's start-up until here is what `dogkit pack` pays
+
+__all__ = ["READY_AT", "keras", "tf"]

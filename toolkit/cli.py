@@ -39,7 +39,9 @@ class _Group(click.Group):
             click.echo("dogkit: stopped by SIGINT", err=True)
             sys.exit(128 + signal.SIGINT)
         except (DogkitError, SubmissionError) as exc:
-            raise click.ClickException(str(exc)) from None
+            error = click.ClickException(str(exc))
+            error.exit_code = getattr(exc, "exit_code", 1)  # 2 for a budget too small to train
+            raise error from None
         except OSError as exc:  # disk full, read-only or missing folders: the file and the reason, one line
             where = exc.filename or "dogkit"
             raise click.ClickException(f"{where}: {exc.strerror or exc}") from None
@@ -155,6 +157,8 @@ def prepare(src: str, out: str, crop: str, workers: int) -> None:
 def _budget(ctx, param, value):
     from toolkit.train.budget import parse_budget
 
+    if value is None:  # an option whose default is decided later (the demo's budget)
+        return None
     try:
         return parse_budget(value, "budget" if param.name == "budget" else "a time")
     except ValueError as exc:
@@ -527,21 +531,32 @@ def _echo_score(score: dict | None) -> None:
 
 @cli.command()
 @click.option("--out", type=click.Path(file_okay=False), default="demo", show_default=True)
-@click.option("--budget", default="100s", show_default=True, callback=_budget, help="Time for the whole demo.")
-def demo(out, budget) -> None:
+@click.option(
+    "--budget",
+    default=None,
+    callback=_budget,
+    help="Time for the whole demo [default: a minute of training plus what the rest takes on this machine].",
+)
+@click.pass_context
+def demo(ctx, out, budget) -> None:
     """Run the whole job on a small built-in dataset (about 2 minutes).
 
     Builds Kaggle-shaped synthetic dog photos with VOC annotations, then prepares, trains and
-    packs a full 10,000-image images.zip.
+    packs a full 10,000-image images.zip. It trains for a minute and measures how long packing
+    takes on this machine; a --budget too small to train a minute is refused (exit 2).
     """
     from pathlib import Path
 
     from toolkit.demo import DemoConfig, run_demo
+    from toolkit.train.budget import format_seconds
 
-    result = run_demo(DemoConfig(out=Path(out), budget_s=budget), say=click.echo)
-    click.echo(f"demo finished in {result.seconds:.0f} s:")
+    result = run_demo(DemoConfig(out=Path(out), budget_s=budget, started=ctx.obj["started"]), say=click.echo)
+    click.echo(f"demo finished in {format_seconds(result.seconds)} (its budget: {format_seconds(result.budget_s)}):")
     click.echo(f"  submission   {result.images_zip}  (check it: dogkit check {result.images_zip})")
-    click.echo(f"  sample grid  {result.sample_grid}")
+    if result.sample_grid.is_file():
+        click.echo(f"  sample grid  {result.sample_grid}: {result.grid_caption}")
+    else:
+        click.echo(f"  sample grid  {result.grid_caption}")
     click.echo(f"  data report  {result.data_report}  (crops: {result.contact_sheet})")
 
 

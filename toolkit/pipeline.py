@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import DogkitError
+from toolkit.errors import BudgetTooSmall, DogkitError
 from toolkit.train.budget import Deadline, format_seconds
 
 log = logging.getLogger("dogkit")
@@ -24,7 +24,8 @@ class PipelineConfig:
     src: Path  # competition data (any layout), e.g. data/ or /kaggle/input
     work: Path  # crop cache and run folder go here
     out: Path  # the images.zip to write
-    budget_s: float  # the whole job: prepare, train, pack and score
+    budget_s: float | None  # the whole job: prepare, train, pack and score (None: train_s decides it)
+    train_s: float | None = None  # instead of a budget: train this long; the budget adds what the rest takes here
     started: float | None = None  # monotonic time the budget counts from (None: now)
     model: str = "memorizer"
     model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"bottleneck": 64}
@@ -47,6 +48,7 @@ class PipelineResult:
     score: dict[str, Any] | None = None  # the score's JSON object, when scored
     score_skipped: str | None = None  # why scoring was skipped
     seconds: dict[str, float] = field(default_factory=dict)  # per stage
+    budget_s: float = 0.0  # as given, or as decided from train_s and the pace measured here
     notes: list[str] = field(default_factory=list)
 
     def latest_samples(self) -> Path | None:
@@ -59,8 +61,10 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
     """Run the whole job; ``say`` receives one line per stage (progress and timings)."""
     from toolkit.data.prepare import PrepareConfig, prepare
 
+    if (config.budget_s is None) == (config.train_s is None):
+        raise ValueError("give the pipeline a budget_s or a train_s, not both")
     started = config.started if config.started is not None else time.monotonic()
-    deadline = Deadline(config.budget_s, started)
+    deadline = Deadline(config.budget_s or 0.0, started)
     work = Path(config.work)
     work.mkdir(parents=True, exist_ok=True)
     crops = work / "dogs64.npz"
@@ -71,7 +75,10 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
         report=work / "report.json",
         samples=work / "run" / "samples",
     )
-    say(f"budget {format_seconds(config.budget_s)}; data from {config.src}; work in {work}")
+    if config.budget_s is not None:
+        say(f"budget {format_seconds(config.budget_s)}; data from {config.src}; work in {work}")
+    else:
+        say(f"training for {format_seconds(config.train_s)}; data from {config.src}; work in {work}")
 
     tick = time.monotonic()
     prepared = prepare(PrepareConfig(src=Path(config.src), out=crops, crop=config.crop, workers=config.workers))
@@ -86,22 +93,31 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
         result.score_skipped = "scoring was turned off"
     score_reserve = scorer.estimate_seconds() if scorer else 0.0
 
+    from toolkit.train.budget import too_small
     from toolkit.train.loop import TrainConfig, train
 
     tick = time.monotonic()
-    trained = train(
-        TrainConfig(
-            data=crops,
-            run=result.run,
-            budget_s=config.budget_s - score_reserve,
-            resume=True,
-            strategy=config.strategy,
-            model=config.model,
-            started=started,
-        ),
-        config.model_options,
-    )
+    try:
+        trained = train(
+            TrainConfig(
+                data=crops,
+                run=result.run,
+                budget_s=config.budget_s - score_reserve if config.budget_s is not None else 0.0,  # 0: train_s decides
+                train_s=config.train_s,
+                resume=True,
+                strategy=config.strategy,
+                model=config.model,
+                pack_separately=False,
+                started=started,
+            ),
+            config.model_options,
+        )
+    except BudgetTooSmall as exc:  # the whole job's budget, with scoring's share
+        scoring = f", and scoring takes about {format_seconds(score_reserve)}" if score_reserve else ""
+        raise too_small(config.budget_s, exc.needed_s + score_reserve, exc.why + scoring, exc.train_s) from None
     result.seconds["train"] = time.monotonic() - tick
+    deadline = Deadline(trained.budget_s + score_reserve, started)
+    result.budget_s = deadline.seconds
     result.notes += trained.notes
     state = "complete" if trained.complete else "stopped by the budget"
     say(f"train: {trained.epochs} epochs in {format_seconds(result.seconds['train'])}, {state}")
@@ -131,7 +147,7 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
             say(f"score: {scorer.describe(result.score)} in {format_seconds(result.seconds['score'])}")
     if result.score_skipped:
         say(f"score: skipped: {result.score_skipped}")
-    say(f"done in {format_seconds(deadline.elapsed())} of {format_seconds(config.budget_s)}")
+    say(f"done in {format_seconds(deadline.elapsed())} of {format_seconds(deadline.seconds)}")
     return result
 
 

@@ -46,8 +46,14 @@ def measure(name: str, images: np.ndarray, steps: int) -> tuple[dict[str, tuple[
                 {k: float(v) for k, v in phase.step(rows).items()}
             rates[phase.name] = (sum(len(r) for r in batches[2:]) / (time.perf_counter() - start), len(batches[0]))
         phase.end()
-    model.seconds_per_sample()  # compile generation
-    return rates, 1.0 / model.seconds_per_sample()
+    from toolkit.train.checkpoint import StateArrays
+
+    sampler = entry.model_class().sampler(config, StateArrays.of(model.state()), {})
+    batches = sampler.sample(256 * 5, 0)
+    next(batches)  # compiles
+    start = time.perf_counter()
+    generated = sum(len(batch) for batch in batches)
+    return rates, generated / (time.perf_counter() - start)
 
 
 def main() -> None:

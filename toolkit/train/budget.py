@@ -70,3 +70,16 @@ class Deadline:
     def share(self, fraction: float) -> Deadline:
         """A deadline ``fraction`` of the time left from now (for one phase among several)."""
         return Deadline(self.elapsed() + fraction * max(self.left(), 0.0), self.start)
+
+
+def too_small(budget_s: float, needed_s: float, why: str, train_s: float):
+    """The ``BudgetTooSmall`` error for a budget that leaves less than ``train_s`` to train: it names
+    the budget that would do, rounded up to 5 seconds so that the user can give it as written."""
+    from toolkit.errors import BudgetTooSmall
+
+    needed_s = 5.0 * math.ceil(needed_s / 5.0)
+    message = (
+        f"budget {format_seconds(budget_s)} is too small to train here: {why}; a budget of at least "
+        f"{format_seconds(needed_s)} trains for {format_seconds(train_s)}"
+    )
+    return BudgetTooSmall(message, budget_s, needed_s, why, train_s)

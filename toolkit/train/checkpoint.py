@@ -246,6 +246,51 @@ def _byte_view(array: np.ndarray) -> memoryview:
 # ---------------------------------------------------------------------------------------------- reading
 
 
+class StateArrays:
+    """A model's state in memory (``Part.arrays``) read as ``ArrayFile`` reads a checkpoint's part:
+    so that a sampler can be built from a model that is training, as ``dogkit pack`` builds one from
+    its checkpoint. A ``ChunkedArray`` is joined only when it is read."""
+
+    def __init__(self, arrays: Mapping[str, Any]):
+        self._arrays = dict(arrays)
+
+    @classmethod
+    def of(cls, parts: Mapping[str, Any]) -> dict[str, StateArrays]:
+        """Each ``Part`` of ``model.state()`` by name."""
+        return {name: cls(part.arrays) for name, part in parts.items()}
+
+    def keys(self) -> list[str]:
+        return list(self._arrays)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._arrays
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return tuple(self._arrays[key].shape)
+
+    def dtype(self, key: str) -> np.dtype:
+        return np.dtype(self._arrays[key].dtype)
+
+    def nbytes(self, key: str) -> int:
+        return int(self._arrays[key].nbytes)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        value = self._arrays[key]
+        if isinstance(value, ChunkedArray):
+            return np.concatenate(list(value.chunks())).reshape(value.shape)
+        return np.asarray(value)
+
+    def rows(self, key: str, start: int | None, stop: int | None) -> np.ndarray:
+        return self[key][start:stop].copy()
+
+    def iter_rows(self, key: str, chunk_rows: int) -> Iterator[np.ndarray]:
+        whole = self[key]
+        return (whole[s : s + chunk_rows] for s in range(0, len(whole), chunk_rows))
+
+    def close(self) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class _Member:
     key: str

@@ -3,8 +3,9 @@
 A model (``toolkit.models.base``) describes its training as phases; this loop owns everything
 around them, the same for every model: the run folder and its config, the resume position and
 the random generator's state, history trimming after a kill, the budget and the time it keeps
-back for ``dogkit pack``, the stand-in checkpoint when the budget allows no step, progress bars,
-sample grids, TensorBoard, and checkpoints.
+back for ``dogkit pack`` (measured here by a trial pack, ``toolkit.train.pace``; a budget that
+leaves less than a minute to train is refused), progress bars, sample grids, TensorBoard, and
+checkpoints.
 
 Checkpoints are written by time, never every epoch (on a GPU an epoch is quicker than writing
 the model): at most one per ``checkpoint_every_s``, plus at the end of each phase, when the
@@ -31,17 +32,21 @@ import numpy as np
 from toolkit import __version__
 from toolkit.data.crops import load_training_data
 from toolkit.errors import DogkitError, Interrupted
-from toolkit.train.budget import Deadline, format_seconds
+from toolkit.train.budget import Deadline, format_seconds, too_small
+from toolkit.train.checkpoint import StateArrays
 from toolkit.train.options import check_values
+from toolkit.train.pace import PackPace, measure_pack_pace, process_startup_seconds, standin_images
 from toolkit.train.recording import Recorder
 from toolkit.train.runs import RunFolder, config_differences
 
 log = logging.getLogger("dogkit")
 
-# Writing one image into images.zip, generously (the writer does 10,000 in ~1.5 s on 2 cores).
-WRITE_SECONDS_PER_IMAGE = 3e-4
 SAVE_BYTES_PER_SECOND = 150e6  # a checkpoint's write and fsync, to keep time for the last one
 CHECKPOINT_EVERY_S = 600.0
+MIN_TRAIN_S = 60.0  # the least training a budget must leave once packing is paid for
+# A budget named as enough counts what was measured (start-up, packing) a fifth higher: the next run
+# measures again, and a budget named as enough must not be refused then.
+MEASURED_HEADROOM = 1.2
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,13 @@ class TrainConfig:
     data: Path = Path("data/dogs64.npz")  # crop cache from `dogkit prepare`
     run: Path = Path("runs/memorizer")  # run folder
     budget_s: float = 8.5 * 3600  # seconds for training plus generating and packing pack_count images
+    train_s: float | None = None  # instead of budget_s: train this long; the budget adds what packing takes here
     resume: bool = False  # continue the run in `run` (or start it when there is none)
     strategy: str = "auto"  # auto | none | mirrored | tpu
     model: str = "memorizer"
     pack_count: int = 10_000  # images the budget keeps time to generate and pack afterwards
+    pack_separately: bool = True  # a later `dogkit pack` process pays Python's and TensorFlow's start-up again
+    min_train_s: float = MIN_TRAIN_S  # a budget that leaves less to train is refused (BudgetTooSmall)
     jit: bool = True  # XLA-compile the training steps (on accelerators)
     checkpoint_every_s: float = CHECKPOINT_EVERY_S  # at most one checkpoint per this many seconds
     started: float | None = None  # monotonic time the budget counts from (None: when train() is called)
@@ -67,7 +75,9 @@ class TrainResult:
     steps: int = 0  # steps run by this call (an epoch cut short counts its steps, not itself)
     metrics: dict[str, float] = field(default_factory=dict)  # the last finished epoch's
     seconds: float = 0.0  # wall time of this call, from process start
-    reserved_s: float = 0.0  # seconds kept back for generating and packing
+    reserved_s: float = 0.0  # seconds kept back for generating and packing, and a margin
+    budget_s: float = 0.0  # the budget: as given, or (with train_s) the one decided here
+    pack: PackPace | None = None  # what generating and packing takes here, measured before training
     notes: list[str] = field(default_factory=list)
 
 
@@ -82,7 +92,7 @@ class Position:
     history_rows: int = 0  # rows of history.csv this checkpoint accounts for
     rng: dict | None = None  # the loop's random generator state
     complete: bool = False
-    untrained: bool = False  # a stand-in saved before any step (so that `dogkit pack` has a model)
+    untrained: bool = False  # a stand-in saved before any step (earlier versions did, for budgets too small)
 
     @classmethod
     def from_dict(cls, saved: Mapping[str, Any]) -> Position:
@@ -297,6 +307,11 @@ class _Timing:
         self.run = run
         self.table = run.read_timing()
 
+    def record_pack(self, pace: PackPace) -> None:
+        """What generating and packing was measured to take before this call trained (``pack``)."""
+        self.table["pack"] = pace.to_dict()
+        self.run.write_timing(self.table)
+
     def add(self, phase: str, wall: float, steps: float, saving: float, epochs: int) -> None:
         entry = self.table.setdefault(phase, {"wall_s": 0.0, "step_s": 0.0, "save_s": 0.0, "epochs": 0})
         entry["wall_s"] += wall
@@ -307,14 +322,16 @@ class _Timing:
 
 
 def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> TrainResult:
-    """Train ``config.model`` on the crop cache into the run folder, within the budget.
+    """Train ``config.model`` on the crop cache into the run folder, within the budget (or, with
+    ``config.train_s``, for that long), keeping what generating and packing takes here.
 
     ``model_options``: the model's options the user gave (the rest come from the defaults, or
     from the run itself when resuming). One process at a time writes a run folder.
 
     Raises:
         DogkitError: bad options, data or run folder, or another process training into it;
-            ``Interrupted`` after SIGINT/SIGTERM (saved).
+            ``Interrupted`` after SIGINT/SIGTERM (saved); ``BudgetTooSmall`` when the budget leaves
+            less than ``config.min_train_s`` to train (nothing trained, a new run leaves no folder).
     """
     from toolkit import models
 
@@ -351,8 +368,35 @@ def _train(config: TrainConfig, entry, run: RunFolder, model_config, deadline: D
     rng = np.random.default_rng(model_config.seed)
     model = model_class(model_config, data, strategy, rng, config.jit)
     data_info = data.describe()
+    standins = standin_images(data.images)  # what the trial pack writes (see toolkit.train.pace)
     del data  # the model keeps what it needs of the crops, and no more
     counts = model.parameter_counts()
+    log.info(
+        "%s on %d crops, %s; parameters: %s",
+        config.model,
+        data_info["crops"],
+        describe(strategy),
+        ", ".join(f"{name} {n:,}" for name, n in counts.items()),
+    )
+    _stop_if_signalled(signals, run)
+    position = _restore(run, model, rng)
+    _stop_if_signalled(signals, run)
+    result = TrainResult(run.path, trained=position.steps > 0)
+    if position.complete:
+        result.complete = True
+        result.notes.append("the run is already complete; nothing to train")
+        return result
+
+    log.info("timing a trial pack here, to keep time for generating and packing %d images", config.pack_count)
+    pace = measure_pack_pace(
+        lambda: model_class.sampler(model_config, StateArrays.of(model.state()), asdict(position)),
+        config.pack_count,
+        run.path,
+        standins,
+        process_startup_seconds(deadline.start) if config.pack_separately else 0.0,
+    )
+    deadline, train_deadline, result.reserved_s = _plan(config, deadline, pace)
+    result.budget_s, result.pack = deadline.seconds, pace
     _stop_if_signalled(signals, run)
     if not run.exists():
         run.write_config(
@@ -364,49 +408,10 @@ def _train(config: TrainConfig, entry, run: RunFolder, model_config, deadline: D
                 "parameters": counts,
             }
         )
-    log.info(
-        "%s on %d crops, %s; parameters: %s",
-        config.model,
-        data_info["crops"],
-        describe(strategy),
-        ", ".join(f"{name} {n:,}" for name, n in counts.items()),
-    )
-
-    position = _restore(run, model, rng)
-    _stop_if_signalled(signals, run)
-    result = TrainResult(run.path, trained=position.steps > 0)
-    phases = model.phases()
-    if position.complete:
-        result.complete = True
-        result.notes.append("the run is already complete; nothing to train")
-        return result
-
-    startup_s = deadline.elapsed()  # what a later `dogkit pack` pays again to start and load
-    generate_s = model.seconds_per_sample() * config.pack_count * 1.2
-    margin = max(3.0, 0.01 * config.budget_s)  # the loss curve, process exit, noise
-    reserved = startup_s + generate_s + WRITE_SECONDS_PER_IMAGE * config.pack_count + margin
-    train_deadline = deadline.sooner(reserved)
-    result.reserved_s = reserved
-    log.info(
-        "budget %s: %s kept for generating and packing %d images; %s for training and its last checkpoint",
-        format_seconds(config.budget_s),
-        format_seconds(reserved),
-        config.pack_count,
-        format_seconds(max(train_deadline.left(), 0.0)),
-    )
+    _Timing(run).record_pack(pace)
     recorder = Recorder(run, deadline)
     saver = CheckpointSaver(run, config.checkpoint_every_s)
-    if train_deadline.left() <= 0:
-        if not run.has_checkpoint():  # so that `dogkit pack` has a model to sample
-            saver.save(model.state, Position(untrained=True, rng=rng.bit_generator.state), wait=True)
-        result.trained = position.steps > 0
-        result.notes.append(
-            f"budget too small to train ({format_seconds(max(train_deadline.left(), 0))} left after keeping time "
-            "to pack); saved the " + ("model as it is" if result.trained else "initial, untrained model")
-        )
-        result.seconds = deadline.elapsed()
-        return result
-
+    phases = model.phases()
     signals.training = True
     try:
         _run_phases(phases, position, model, rng, train_deadline, recorder, saver, signals, result)
@@ -425,6 +430,59 @@ def _train(config: TrainConfig, entry, run: RunFolder, model_config, deadline: D
             signals.received,
         )
     return result
+
+
+def _plan(config: TrainConfig, deadline: Deadline, pace: PackPace) -> tuple[Deadline, Deadline, float]:
+    """(the whole budget, training's deadline, the seconds kept back after it): the budget less what
+    packing takes here and a margin; or, with ``train_s``, ``train_s`` of training from now and a
+    budget that covers it, packing and the margin.
+
+    Raises:
+        BudgetTooSmall: the budget leaves less than ``min_train_s`` to train.
+    """
+    pack_s = pace.seconds()
+    if config.train_s is not None:
+        margin = _margin(deadline.elapsed() + config.train_s + pack_s)
+        budget = Deadline(deadline.elapsed() + config.train_s + pack_s + margin, deadline.start)
+        log.info(
+            "training for %s, then generating and packing %d images: about %s here (%s), and %s of margin; "
+            "the whole job: about %s",
+            format_seconds(config.train_s),
+            config.pack_count,
+            format_seconds(pack_s),
+            pace.describe(),
+            format_seconds(margin),
+            format_seconds(budget.seconds),
+        )
+        return budget, Deadline(config.train_s), pack_s + margin
+    margin = _margin(deadline.seconds)
+    train_deadline = deadline.sooner(pack_s + margin)
+    left = train_deadline.left()
+    if left < config.min_train_s:
+        raise too_small(
+            deadline.seconds,
+            config.min_train_s + MEASURED_HEADROOM * (deadline.elapsed() + pack_s + margin),
+            f"starting took {format_seconds(deadline.elapsed())} and generating and packing {config.pack_count} "
+            f"images takes about {format_seconds(pack_s)} on this machine ({pace.describe()}, measured), which "
+            f"leaves {format_seconds(max(left, 0.0))} to train",
+            config.min_train_s,
+        )
+    log.info(
+        "budget %s: %s kept for generating and packing %d images (%s, measured here) and %s of margin; "
+        "%s for training and its last checkpoint",
+        format_seconds(config.budget_s),
+        format_seconds(pack_s),
+        config.pack_count,
+        pace.describe(),
+        format_seconds(margin),
+        format_seconds(left),
+    )
+    return deadline, train_deadline, pack_s + margin
+
+
+def _margin(budget_s: float) -> float:
+    """Time left unplanned: the loss curve, the process's exit, noise in the measurements."""
+    return max(3.0, 0.01 * budget_s)
 
 
 def _restore(run: RunFolder, model, rng: np.random.Generator) -> Position:

@@ -20,12 +20,10 @@ scales under mixed precision), the generator step count and the class table (nam
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import numpy as np
 
-from submission import IMAGE_COUNT
 from toolkit.backend import keras, tf
 from toolkit.data.crops import TrainingData
 from toolkit.models.base import Part, Phase
@@ -34,6 +32,7 @@ from toolkit.models.biggan.config import BigganConfig
 from toolkit.models.biggan.layers import U_NAME
 from toolkit.models.biggan.networks import EMA_NAME, build_discriminator, build_generator, trainable_count
 from toolkit.train.distribute import DistributedStep, batched_forward, use_xla
+from toolkit.train.pace import SAMPLE_BATCH
 from toolkit.train.runs import load_variables, variables_state
 from toolkit.visuals import image_grid, to_pixels, to_uint8
 
@@ -163,7 +162,7 @@ class BigganSampler:
         self.default_seed = config.seed
         self.trained = trained
 
-    def sample(self, count: int, seed: int, truncation=_CONFIGURED, batch: int = 256) -> Iterator[np.ndarray]:
+    def sample(self, count: int, seed: int, truncation=_CONFIGURED, batch: int = SAMPLE_BATCH) -> Iterator[np.ndarray]:
         """(n, 64, 64, 3) float pixels in 0..255, ``count`` in all; the same seed, the same images.
 
         ``truncation``: the latent bound (None: off); by default the run's.
@@ -378,16 +377,6 @@ class Biggan:
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters of each network (the EMA generator has the generator's)."""
         return {"generator": trainable_count(self.generator), "discriminator": trainable_count(self.discriminator)}
-
-    def seconds_per_sample(self) -> float:
-        """Seconds per image of ``dogkit pack``, its share of the standing statistics included."""
-        rng = np.random.default_rng(0)
-        z = rng.standard_normal((128, self.config.z_dim)).astype(np.float32)
-        labels = balanced_labels(self.class_counts, 128, rng)
-        generate(self.ema, z, labels, 128)  # compiles
-        start = time.perf_counter()
-        generate(self.ema, z, labels, 128)
-        return (time.perf_counter() - start) / 128 * (1 + STANDING_BATCHES * STANDING_BATCH / IMAGE_COUNT)
 
     def sample(self, count: int, seed: int, **options) -> Iterator[np.ndarray]:
         return BigganSampler(self.ema, self.class_counts, self.config).sample(count, seed, **options)

@@ -6,7 +6,6 @@ Checkpoint part ``gan``: both networks and both optimizers.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,6 +17,7 @@ from toolkit.models.dcgan.config import DcganConfig
 from toolkit.models.dcgan.networks import NOISE_DIM, build_networks
 from toolkit.train.distribute import DistributedStep, batched_forward
 from toolkit.train.loop import epoch_batches
+from toolkit.train.pace import SAMPLE_BATCH
 from toolkit.train.runs import load_variables, random_states, variables_state
 from toolkit.visuals import image_grid, to_pixels, to_uint8
 
@@ -42,7 +42,7 @@ class NoiseSampler:
         self.default_seed = config.seed
         self.trained = trained
 
-    def sample(self, count: int, seed: int, batch: int = 256) -> Iterator[np.ndarray]:
+    def sample(self, count: int, seed: int, batch: int = SAMPLE_BATCH) -> Iterator[np.ndarray]:
         noise = np.random.default_rng(seed).standard_normal((count, NOISE_DIM)).astype(np.float32)
         for start in range(0, count, batch):
             yield to_pixels(generate(self.generator, noise[start : start + batch], batch))
@@ -147,13 +147,6 @@ class Dcgan:
             "generator": int(self.generator.count_params()),
             "discriminator": int(self.discriminator.count_params()),
         }
-
-    def seconds_per_sample(self) -> float:
-        noise = np.random.default_rng(0).standard_normal((128, NOISE_DIM)).astype(np.float32)
-        generate(self.generator, noise, 128)  # compiles
-        start = time.perf_counter()
-        generate(self.generator, noise, 128)
-        return (time.perf_counter() - start) / 128
 
     def sample(self, count: int, seed: int, **options) -> Iterator[np.ndarray]:
         return NoiseSampler(self.generator, self.config).sample(count, seed, **options)

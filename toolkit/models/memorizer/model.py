@@ -9,7 +9,6 @@ Checkpoint parts:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -28,6 +27,7 @@ from toolkit.models.memorizer.networks import (
     parameter_counts,
 )
 from toolkit.train.loop import epoch_batches
+from toolkit.train.pace import SAMPLE_BATCH
 from toolkit.train.runs import load_variables
 from toolkit.visuals import image_grid, to_uint8
 
@@ -56,7 +56,9 @@ class MemorizerSampler:
         self.default_seed = config.seed
         self.trained = trained
 
-    def sample(self, count: int, seed: int, mix: float | None = None, batch: int = 256) -> Iterator[np.ndarray]:
+    def sample(
+        self, count: int, seed: int, mix: float | None = None, batch: int = SAMPLE_BATCH
+    ) -> Iterator[np.ndarray]:
         codes, weights = generalize_codes(count, self.n_codes, self.default_mix if mix is None else mix, seed)
         for start in range(0, count, batch):
             yield generate(self.generator, codes[start : start + batch], weights[start : start + batch], batch)
@@ -181,13 +183,6 @@ class Memorizer:
 
     def parameter_counts(self) -> dict[str, int]:
         return parameter_counts(self.coach.generator, self.n)
-
-    def seconds_per_sample(self) -> float:
-        codes, weights = generalize_codes(128, self.n, self.config.mix, 0)
-        generate(self.coach.generator, codes, weights, batch=128)  # compiles
-        start = time.perf_counter()
-        generate(self.coach.generator, codes, weights, batch=128)
-        return (time.perf_counter() - start) / 128
 
     def sample(self, count: int, seed: int, **options) -> Iterator[np.ndarray]:
         return MemorizerSampler(self.coach.generator, self.n, self.config).sample(count, seed, **options)
