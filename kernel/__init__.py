@@ -1,1 +1,2 @@
-"""What runs on Kaggle: the kernel entry point, the single-file bundler, kernel metadata."""
+"""What runs on Kaggle: the kernel's entry point (``dogkit bundle``, in ``toolkit.kaggle.bundle``,
+embeds it with dogkit's code in one script)."""

@@ -37,6 +37,7 @@ def run_kernel(settings: dict[str, Any], started: float | None = None) -> int:
     from toolkit import __version__
     from toolkit.data.discovery import DataNotFound, folder_listing
     from toolkit.errors import BudgetTooSmall, DogkitError, Interrupted
+    from toolkit.models import DEFAULT_MODEL
     from toolkit.pipeline import PipelineConfig, run_pipeline
     from toolkit.train.budget import parse_budget
 
@@ -62,7 +63,7 @@ def run_kernel(settings: dict[str, Any], started: float | None = None) -> int:
                 out=working / "images.zip",
                 budget_s=budget,
                 started=started,
-                model=settings.get("model", "memorizer"),
+                model=settings.get("model", DEFAULT_MODEL),
                 model_options=settings.get("model_options", {}),
                 score=settings.get("score", True),
                 inception_roots=(input_root,),

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -25,6 +30,99 @@ def run_on_logical_cpus(script: str, cpus: int = 2) -> subprocess.CompletedProce
         env={**os.environ, "DOGKIT_LOGICAL_CPUS": str(cpus)},
         cwd=REPO,
     )
+
+
+# A memorizer that trains in seconds: 2 memorize epochs, coach rounds of 1 and 2 epochs
+TINY_MEMORIZER = {"bottleneck": 64, "batch_size": 32, "memorize_epochs": 2, "coach_rounds": 2}
+
+
+def option_flags(options: dict) -> list[str]:
+    """``--option NAME=VALUE`` for each item."""
+    return [flag for name, value in options.items() for flag in ("--option", f"{name}={value}")]
+
+
+def invoke(*args):
+    """``dogkit ARGS`` in this process through click's test runner (exceptions not caught: a traceback
+    shows as one); the Result has ``exit_code`` and ``output``."""
+    from click.testing import CliRunner
+
+    from toolkit.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def dogkit(*args, env=None, cwd=None, timeout=600, pin=None) -> subprocess.CompletedProcess:
+    """``dogkit ARGS`` in a new process, as a user runs it (``pin``: a preexec_fn, e.g. from
+    ``tests.slowdown.one_busy_core``); text output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        preexec_fn=pin,
+    )
+
+
+def named_budget(refusal: str) -> str:
+    """The budget that a too-small budget's refusal names as enough to train for a minute here."""
+    found = re.search(r"a budget of at least (\S+) trains for 1m00s", refusal)
+    assert found, refusal
+    return found.group(1)
+
+
+def smallest_budget(*train_args, pin=None) -> str:
+    """The smallest budget dogkit accepts here for ``dogkit train TRAIN_ARGS``: the one the refusal of a
+    1-second budget names (a minute of training, and what the rest takes on this machine)."""
+    refused = dogkit("train", *train_args, "--budget", "1s", pin=pin)
+    assert refused.returncode == 2, refused.stderr
+    return named_budget(refused.stderr)
+
+
+def one_line(output: str) -> str:
+    """The last line of a command's output, which says what went wrong; never a traceback."""
+    assert "Traceback" not in output, output
+    return [line for line in output.strip().splitlines() if line.strip()][-1]
+
+
+def latest(run: Path) -> dict:
+    """The run's checkpoints/latest.json."""
+    return json.loads((run / "checkpoints" / "latest.json").read_text())
+
+
+def history(run: Path) -> list[dict]:
+    """The rows of the run's history.csv ([] before the first)."""
+    path = run / "history.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+class TinyRun(NamedTuple):
+    cache: Path  # the crop cache it trained on
+    path: Path  # the run folder
+    output: str  # what `dogkit train` printed
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_run(tmp_path_factory) -> TinyRun:
+    """A small, complete memorizer run (48 of 64 crops memorized), trained once per session."""
+    folder = tmp_path_factory.mktemp("tiny")
+    cache = write_crop_cache(folder / "crops.npz", 64, seed=1)
+    run = folder / "run"
+    options = option_flags({"memorize": 48, **TINY_MEMORIZER})
+    result = invoke("train", "--data", cache, "--run", run, "--budget", "10m", *options)
+    assert result.exit_code == 0, result.output
+    return TinyRun(cache, run, result.output)
+
+
+@pytest.fixture
+def tiny_run(trained_tiny_run, tmp_path) -> TinyRun:
+    """A copy of the session's small memorizer run, for one test to change as it likes."""
+    shutil.copytree(trained_tiny_run.path, tmp_path / "tiny-run")
+    return trained_tiny_run._replace(path=tmp_path / "tiny-run")
 
 
 def varied_images(n: int, seed: int = 0, size: int = 64) -> list[np.ndarray]:

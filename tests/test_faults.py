@@ -17,40 +17,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from submission import validate_zip, write_images_zip
-from tests.conftest import varied_images, write_crop_cache
-from toolkit.cli import cli
+from tests.conftest import (
+    TINY_MEMORIZER,
+    dogkit,
+    history,
+    invoke,
+    latest,
+    one_line,
+    option_flags,
+    varied_images,
+    write_crop_cache,
+)
 from toolkit.data.synthetic import make_photos, write_dataset
+from toolkit.models import ModelEntry
 from toolkit.train.options import option
 
-TINY = [
-    "--option",
-    "bottleneck=64",
-    "--batch-size",
-    "32",
-    "--option",
-    "memorize_epochs=2",
-    "--option",
-    "coach_rounds=2",
-]
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def dogkit(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "toolkit", *map(str, args)], capture_output=True, text=True, timeout=timeout
-    )
-
-
-def one_line(output: str) -> str:
-    assert "Traceback" not in output, output
-    lines = [line for line in output.strip().splitlines() if line.strip()]
-    return lines[-1]
+TINY = option_flags(TINY_MEMORIZER)
 
 
 @contextlib.contextmanager
@@ -68,20 +52,9 @@ def small_filesystem(folder: Path, size: str = "2m", read_only: bool = False):
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return write_crop_cache(tmp_path_factory.mktemp("faults") / "crops.npz", 64, seed=1)
-
-
-@pytest.fixture
-def tiny_run(cache, tmp_path):
-    run = tmp_path / "run"
-    result = invoke("train", "--data", cache, "--run", run, "--budget", "300", "--option", "memorize=48", *TINY)
-    assert result.exit_code == 0, result.output
-    return run
-
-
-def latest(run: Path) -> dict:
-    return json.loads((run / "checkpoints" / "latest.json").read_text())
+def cache(trained_tiny_run):
+    """The small crop cache the session's tiny run was trained on."""
+    return trained_tiny_run.cache
 
 
 # ---------------------------------------------------------------- one writer per run folder
@@ -116,14 +89,14 @@ def test_a_second_writer_is_refused_and_a_killed_ones_lock_does_not_block(tmp_pa
 
 def test_a_truncated_checkpoint_resumes_from_the_one_before_it(tiny_run, cache, caplog):
     caplog.set_level("WARNING", logger="dogkit")
-    record = latest(tiny_run)
-    part = tiny_run / "checkpoints" / record["parts"]["coach"]
+    record = latest(tiny_run.path)
+    part = tiny_run.path / "checkpoints" / record["parts"]["coach"]
     part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
-    result = invoke("train", "--run", tiny_run, "--budget", "300", "--resume")
+    result = invoke("train", "--run", tiny_run.path, "--budget", "300", "--resume")
     assert result.exit_code == 0, result.output
     assert f"{part}: truncated" in caplog.text
     assert f"resuming from the checkpoint before it (number {record['number'] - 1})" in caplog.text
-    rows = [(r["phase"], r["round"], r["epoch"]) for r in _history(tiny_run)]
+    rows = [(r["phase"], r["round"], r["epoch"]) for r in history(tiny_run.path)]
     assert rows == [("memorize", "0", "1"), ("memorize", "0", "2"), ("coach", "1", "1"), ("coach", "2", "1"),
                     ("coach", "2", "2")]  # fmt: skip
 
@@ -131,15 +104,15 @@ def test_a_truncated_checkpoint_resumes_from_the_one_before_it(tiny_run, cache, 
 @pytest.mark.parametrize("damage", ["empty", "garbled"])
 def test_damaged_checkpoints_with_nothing_sound_before_them_are_one_line(tiny_run, damage):
     for name in ("latest.json", "previous.json"):
-        record = json.loads((tiny_run / "checkpoints" / name).read_text())
+        record = json.loads((tiny_run.path / "checkpoints" / name).read_text())
         for file_name in record["parts"].values():
-            path = tiny_run / "checkpoints" / file_name
+            path = tiny_run.path / "checkpoints" / file_name
             path.write_bytes(b"" if damage == "empty" else os.urandom(path.stat().st_size))
-    result = invoke("train", "--run", tiny_run, "--budget", "60", "--resume")
+    result = invoke("train", "--run", tiny_run.path, "--budget", "60", "--resume")
     assert result.exit_code == 1
     line = one_line(result.output)
     assert "/checkpoints/" in line and "no sound checkpoint to resume from: start a new run" in line
-    packed = invoke("pack", "--run", tiny_run, "--out", tiny_run / "x.zip", "--count", 10)
+    packed = invoke("pack", "--run", tiny_run.path, "--out", tiny_run.path / "x.zip", "--count", 10)
     assert packed.exit_code == 1 and "checkpoints/" in one_line(packed.output)
 
 
@@ -200,34 +173,34 @@ def test_a_checkpoint_that_cannot_be_written_is_an_error_at_once(tmp_path):
 
 def test_a_flipped_byte_in_a_checkpoint_is_caught(tiny_run, caplog):
     caplog.set_level("WARNING", logger="dogkit")
-    record = latest(tiny_run)
-    part = tiny_run / "checkpoints" / record["parts"]["coach"]
+    record = latest(tiny_run.path)
+    part = tiny_run.path / "checkpoints" / record["parts"]["coach"]
     data = bytearray(part.read_bytes())
     data[len(data) // 2] ^= 0xFF
     part.write_bytes(bytes(data))
-    result = invoke("train", "--run", tiny_run, "--budget", "300", "--resume")
+    result = invoke("train", "--run", tiny_run.path, "--budget", "300", "--resume")
     assert result.exit_code == 0 and f"{part}: " in caplog.text and "CRC" in caplog.text
 
 
 def test_a_config_that_is_not_one_and_a_missing_config_are_one_line(tiny_run, cache):
-    config = tiny_run / "config.json"
+    config = tiny_run.path / "config.json"
     text = config.read_text()
     config.write_text("[1, 2, 3]")
-    result = invoke("train", "--run", tiny_run, "--budget", "60", "--resume")
+    result = invoke("train", "--run", tiny_run.path, "--budget", "60", "--resume")
     assert result.exit_code == 1 and f"{config}: not a dogkit run config (a JSON list" in one_line(result.output)
     for content, said in (
         ({**json.loads(text), "data": ["crops.npz"]}, "its 'data' is a list, not a dict"),
         ({}, "it has no 'model'"),
     ):
         config.write_text(json.dumps(content))
-        result = invoke("train", "--run", tiny_run, "--budget", "60", "--resume")
+        result = invoke("train", "--run", tiny_run.path, "--budget", "60", "--resume")
         assert result.exit_code == 1 and f"{config}: not a dogkit run config ({said})" in one_line(result.output)
     config.unlink()
-    result = invoke("train", "--data", cache, "--run", tiny_run, "--budget", "60", "--resume")
+    result = invoke("train", "--data", cache, "--run", tiny_run.path, "--budget", "60", "--resume")
     assert result.exit_code == 1
     assert f"{config}: missing, though the folder holds a run's checkpoints or history" in one_line(result.output)
     config.write_text(text)
-    assert invoke("train", "--run", tiny_run, "--budget", "60", "--resume").exit_code == 0
+    assert invoke("train", "--run", tiny_run.path, "--budget", "60", "--resume").exit_code == 0
 
 
 @pytest.mark.parametrize(
@@ -240,24 +213,20 @@ def test_a_config_that_is_not_one_and_a_missing_config_are_one_line(tiny_run, ca
 )
 def test_a_damaged_history_is_repaired_and_reported(tiny_run, damage, said, caplog):
     caplog.set_level("WARNING", logger="dogkit")
-    history = tiny_run / "history.csv"
-    history.write_bytes(damage(history.read_text()).encode("latin-1"))
-    orphans = [tiny_run / "checkpoints" / ".coach-000009.npz.4242.tmp", tiny_run / "samples" / ".x.png.4242.tmp"]
+    history_csv = tiny_run.path / "history.csv"
+    history_csv.write_bytes(damage(history_csv.read_text()).encode("latin-1"))
+    orphans = [
+        tiny_run.path / "checkpoints" / ".coach-000009.npz.4242.tmp",
+        tiny_run.path / "samples" / ".x.png.4242.tmp",
+    ]
     for orphan in orphans:  # writes a killed process never finished
         orphan.write_bytes(b"half")
-    result = invoke("train", "--run", tiny_run, "--budget", "60", "--resume")
+    result = invoke("train", "--run", tiny_run.path, "--budget", "60", "--resume")
     assert result.exit_code == 0, result.output
-    assert f"{history}: {said}" in caplog.text and "already complete" in result.output
-    rows = _history(tiny_run)
+    assert f"{history_csv}: {said}" in caplog.text and "already complete" in result.output
+    rows = history(tiny_run.path)
     assert all(r["phase"] in ("memorize", "coach") for r in rows)
     assert not any(orphan.exists() for orphan in orphans)
-
-
-def _history(run):
-    import csv
-
-    with open(run / "history.csv") as handle:
-        return list(csv.DictReader(handle))
 
 
 # ---------------------------------------------------------------- the environment
@@ -422,8 +391,6 @@ class SlowStepConfig:
 
 
 class GreySampler:
-    default_seed = 0
-
     def sample(self, count, seed, batch=256):
         for start in range(0, count, batch):
             yield np.full((min(batch, count - start), 64, 64, 3), 128.0, np.float32)
@@ -433,7 +400,6 @@ class SlowStepModel:
     """A NumPy model for the loop alone: every step instant but one, which sleeps past the training
     deadline, so the budget stops training in the middle of an epoch whatever the machine's speed."""
 
-    Config = SlowStepConfig
     sleep_s = 0.0
 
     def __init__(self, config, data, strategy, rng, jit):
@@ -441,7 +407,7 @@ class SlowStepModel:
 
     def phases(self):
         from toolkit.models.base import Phase
-        from toolkit.train.loop import epoch_batches
+        from toolkit.train.batching import epoch_batches
 
         return [Phase("gan", self.config.epochs, lambda rng: epoch_batches(rng, self.n, 32), self._step)]
 
@@ -459,35 +425,27 @@ class SlowStepModel:
     def load(self, parts):
         self.steps = int(parts["model"]["steps"])
 
-    def checkpoint_bytes(self):
-        return 8
-
     def parameter_counts(self):
         return {"model": 1}
 
     @classmethod
-    def sampler(cls, config, parts, position):
+    def sampler(cls, config, parts):
         return GreySampler()
 
-    @classmethod
-    def strategy_probe(cls, config, data, jit):
-        return None
+
+# handed to the loop as the registry's entries are: no registry line needed
+SLOW_STEP = ModelEntry("slow-step", "test", f"{__name__}:SlowStepConfig", f"{__name__}:SlowStepModel")
 
 
 def test_an_epoch_cut_short_by_the_budget_is_not_recorded(tmp_path, monkeypatch):
-    from toolkit import models
     from toolkit.train.loop import TrainConfig, train
 
-    entry = models.ModelEntry("slow-step", "test", f"{__name__}:SlowStepConfig", f"{__name__}:SlowStepModel")
-    monkeypatch.setitem(models.MODELS, "slow-step", entry)
     budget = 15.0  # about 4 s to start (TensorFlow), 3 s of margin: several seconds of training
     monkeypatch.setattr(SlowStepModel, "sleep_s", budget)  # step 30 outlasts the budget: epoch 2 is cut at 29
     crops = write_crop_cache(tmp_path / "crops.npz", 600, seed=5)  # 600 crops in batches of 32: 19 steps
-    config = TrainConfig(
-        data=crops, run=tmp_path / "run", budget_s=budget, model="slow-step", pack_count=10, min_train_s=1.0
-    )
-    result = train(config)
-    rows = _history(tmp_path / "run")
+    config = TrainConfig(data=crops, run=tmp_path / "run", budget_s=budget, pack_count=10, min_train_s=1.0)
+    result = train(config, SLOW_STEP)
+    rows = history(tmp_path / "run")
     assert [(r["epoch"], r["steps"]) for r in rows] == [("1", "19")]  # the cut epoch is no row
     assert result.epochs == 1 and result.steps == 30  # its steps were trained
     assert "gan stopped by the budget after 1 of 50 epochs" in result.notes
@@ -512,17 +470,14 @@ def test_kernel_ids_with_an_impossible_owner_are_refused(tmp_path, kernel_id):
     assert not (tmp_path / "k").exists()
 
 
-def test_checkpoints_come_by_time_and_once_at_a_phases_end(tmp_path, monkeypatch):
-    from toolkit import models
+def test_checkpoints_come_by_time_and_once_at_a_phases_end(tmp_path):
     from toolkit.train.loop import TrainConfig, train
 
-    entry = models.ModelEntry("slow-step", "test", f"{__name__}:SlowStepConfig", f"{__name__}:SlowStepModel")
-    monkeypatch.setitem(models.MODELS, "slow-step", entry)
     crops = write_crop_cache(tmp_path / "crops.npz", 64, seed=5)
-    common = dict(data=crops, budget_s=120.0, model="slow-step", pack_count=10, min_train_s=1.0)
+    common = dict(data=crops, budget_s=120.0, pack_count=10, min_train_s=1.0)
     options = {"epochs": 3, "slow_step": 10_000}
-    train(TrainConfig(run=tmp_path / "often", checkpoint_every_s=1e-6, **common), options)
-    train(TrainConfig(run=tmp_path / "rarely", **common), options)  # every 10 minutes
+    train(TrainConfig(run=tmp_path / "often", checkpoint_every_s=1e-6, **common), SLOW_STEP, options)
+    train(TrainConfig(run=tmp_path / "rarely", **common), SLOW_STEP, options)  # every 10 minutes
     # due after every epoch: epochs 1 and 2 by time, epoch 3 with the phase's end (not twice)
     assert latest(tmp_path / "often")["number"] == 3
     assert latest(tmp_path / "rarely")["number"] == 1  # the phase's end alone

@@ -8,18 +8,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from submission import encode_png, write_images_zip
-from tests.conftest import varied_images
-from toolkit.cli import cli
+from tests.conftest import invoke, one_line, varied_images
 
 KERNEL = "dogkit-tester/dogkit-memorizer"
 COMPETITION = "generative-dog-images"
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +39,6 @@ def kernel_dir(tmp_path, fake_kaggle):
     result = invoke("bundle", "--out", folder, "--kernel-id", KERNEL, "--budget", "8h30m")
     assert result.exit_code == 0, result.output
     return folder
-
-
-def one_line(result):
-    assert "Traceback" not in result.output
-    return result.output.strip().splitlines()[-1]
 
 
 def home(fake) -> Path:
@@ -182,7 +171,7 @@ def test_bundle_offline_with_an_access_token_asks_for_the_kernel_id(tmp_path, fa
     fake_kaggle.drop("IntrospectToken")
     result = invoke("bundle", "--out", tmp_path / "k")
     assert result.exit_code == 1
-    line = one_line(result)
+    line = one_line(result.output)
     assert "cannot reach Kaggle" in line and "whose access token KAGGLE_API_TOKEN holds" in line
     assert "pass --kernel-id OWNER/SLUG" in line and "stale-name" not in result.output
     assert not (tmp_path / "k").exists()
@@ -194,7 +183,7 @@ def test_bundle_without_any_credentials_names_the_three_ways(tmp_path, fake_kagg
     (fake_kaggle.config_dir / "kaggle.json").unlink()
     result = invoke("bundle", "--out", tmp_path / "k")
     assert result.exit_code == 1
-    line = one_line(result)
+    line = one_line(result.output)
     assert "no Kaggle credentials found" in line
     assert "KAGGLE_API_TOKEN" in line and "kaggle.json" in line and "kaggle auth login" in line
 
@@ -222,14 +211,16 @@ def test_sign_in_failures_are_one_line_for_every_command(fake_kaggle, kernel_dir
     }[command]
     fake_kaggle.drop("IntrospectToken")  # no network when the token is checked
     offline = invoke(*args)
-    assert offline.exit_code == 1 and "Kaggle sign-in: cannot reach Kaggle (ConnectionError)" in one_line(offline)
+    assert offline.exit_code == 1 and "Kaggle sign-in: cannot reach Kaggle (ConnectionError)" in one_line(
+        offline.output
+    )
     fake_kaggle.fail("IntrospectToken", 401, "unauthenticated", times=1)
     refused = invoke(*args)
-    assert refused.exit_code == 1 and "Kaggle refused the credentials (401 Unauthorized)" in one_line(refused)
+    assert refused.exit_code == 1 and "Kaggle refused the credentials (401 Unauthorized)" in one_line(refused.output)
     fake_kaggle.tokens.clear()  # revoked: the client ignores it and finds no other credentials
     revoked = invoke(*args)
     assert revoked.exit_code == 1
-    assert "did not accept the access token in KAGGLE_API_TOKEN" in one_line(revoked)
+    assert "did not accept the access token in KAGGLE_API_TOKEN" in one_line(revoked.output)
     for result in (offline, refused, revoked):
         assert token not in result.output
 
@@ -256,9 +247,11 @@ def test_push_with_a_source_kaggle_cannot_find_is_an_error_naming_it(fake_kaggle
     invoke("bundle", "--out", folder, "--kernel-id", KERNEL, "--metric-dataset", "me/no-such-metric")
     result = invoke("push", "--dir", folder)
     assert result.exit_code == 1
-    assert one_line(result).startswith(f"Error: Kaggle saved version 1 of '{KERNEL}' but cannot find its sources")
-    assert "dataset me/no-such-metric" in one_line(result)
-    assert "will fail (stop it on its Kaggle page)" in one_line(result)
+    assert one_line(result.output).startswith(
+        f"Error: Kaggle saved version 1 of '{KERNEL}' but cannot find its sources"
+    )
+    assert "dataset me/no-such-metric" in one_line(result.output)
+    assert "will fail (stop it on its Kaggle page)" in one_line(result.output)
     fake_kaggle.add_dataset("me/no-such-metric")
     assert invoke("push", "--dir", folder).exit_code == 0
     # every kind of source the client reports: the competition (not joined here), a kernel, a model
@@ -266,7 +259,7 @@ def test_push_with_a_source_kaggle_cannot_find_is_an_error_naming_it(fake_kaggle
     metadata.update(kernel_sources=["me/no-such-kernel"], model_sources=["me/some-model/keras/default/1"])
     (folder / "kernel-metadata.json").write_text(json.dumps(metadata))
     fake_kaggle._competitions.clear()
-    every = one_line(invoke("push", "--dir", folder))
+    every = one_line(invoke("push", "--dir", folder).output)
     for named in (
         "competition generative-dog-images",
         "kernel me/no-such-kernel",
@@ -322,14 +315,14 @@ def test_a_run_that_ends_in_error_is_one_line(fake_kaggle, kernel_dir):
     fake_kaggle.set_kernel_statuses(KERNEL, ["running", ("error", "Your notebook tried to allocate more memory")])
     result = invoke("push", "--dir", kernel_dir, "--wait", "--poll", "0.01")
     assert result.exit_code == 1
-    assert "ended in error: Your notebook tried to allocate more memory" in one_line(result)
+    assert "ended in error: Your notebook tried to allocate more memory" in one_line(result.output)
 
 
 def test_a_rejected_push_is_one_line(fake_kaggle, kernel_dir):
     fake_kaggle.reject_push("Notebook title is invalid")
     result = invoke("push", "--dir", kernel_dir)
     assert result.exit_code == 1
-    assert one_line(result) == f"Error: Kaggle rejected the push of '{KERNEL}': Notebook title is invalid"
+    assert one_line(result.output) == f"Error: Kaggle rejected the push of '{KERNEL}': Notebook title is invalid"
 
 
 @pytest.mark.parametrize(
@@ -339,8 +332,8 @@ def test_a_rejected_push_is_one_line(fake_kaggle, kernel_dir):
 def test_push_refusals_say_what_kaggle_said(fake_kaggle, kernel_dir, status_code, expected):
     fake_kaggle.fail("SaveKernel", status_code, "Notebook quota exceeded")
     result = invoke("push", "--dir", kernel_dir)
-    assert result.exit_code == 1 and expected in one_line(result)
-    assert "rules" not in one_line(result)  # accepting rules is about downloads and submissions
+    assert result.exit_code == 1 and expected in one_line(result.output)
+    assert "rules" not in one_line(result.output)  # accepting rules is about downloads and submissions
     assert fake_kaggle.key not in result.output
 
 
@@ -356,9 +349,9 @@ def test_status_names_the_version(fake_kaggle, kernel_dir):
     result = invoke("status", KERNEL)
     assert result.exit_code == 1 and result.output.strip() == f"{KERNEL}/2: error (out of memory)"
     missing = invoke("status", "dogkit-tester/no-such-kernel")
-    assert missing.exit_code == 1 and "not found on Kaggle (404)" in one_line(missing)
+    assert missing.exit_code == 1 and "not found on Kaggle (404)" in one_line(missing.output)
     assert invoke("status", "not-a-kernel-id").exit_code == 1
-    assert "kernel version must be a number" in one_line(invoke("status", f"{KERNEL}/latest"))
+    assert "kernel version must be a number" in one_line(invoke("status", f"{KERNEL}/latest").output)
 
 
 # ---------------------------------------------------------------- output and submit
@@ -394,7 +387,7 @@ def test_submit_validates_then_submits_the_version(fake_kaggle, kernel_dir, good
     assert request.body["versionLabel"] == "v2"
     unknown = invoke("submit", "--kernel", KERNEL, "--version", "9", "-m", "x")
     assert unknown.exit_code == 1 and f"kernel '{KERNEL}/9': not found on Kaggle (404): no such kernel or version" in (
-        one_line(unknown)
+        one_line(unknown.output)
     )
     assert len(fake_kaggle.submissions) == 1
 
@@ -418,7 +411,7 @@ def test_submit_without_a_complete_version_is_refused(fake_kaggle, kernel_dir):
     invoke("push", "--dir", kernel_dir)
     fake_kaggle.set_kernel_statuses(KERNEL, [("error", "oom")], version=1)
     result = invoke("submit", "--kernel", KERNEL, "-m", "none")
-    assert result.exit_code == 1 and "no complete version among versions 1 to 1" in one_line(result)
+    assert result.exit_code == 1 and "no complete version among versions 1 to 1" in one_line(result.output)
     assert fake_kaggle.submissions == []
 
 
@@ -442,7 +435,9 @@ def test_submit_refuses_an_invalid_zip_and_says_why(fake_kaggle, kernel_dir):
     fake_kaggle.set_kernel_output(KERNEL, {"images.zip": invalid_zip()})
     result = invoke("submit", "--kernel", KERNEL, "--version", "1", "-m", "bad")
     assert result.exit_code == 1
-    assert "refusing to submit" in one_line(result) and "holds 9999 images, expected exactly 10000" in one_line(result)
+    assert "refusing to submit" in one_line(result.output) and "holds 9999 images, expected exactly 10000" in one_line(
+        result.output
+    )
     assert fake_kaggle.submissions == []
 
 
@@ -450,14 +445,14 @@ def test_submit_without_images_zip_in_the_output(fake_kaggle, kernel_dir):
     invoke("push", "--dir", kernel_dir)
     fake_kaggle.set_kernel_output(KERNEL, {"log.txt": b"crashed"})
     result = invoke("submit", "--kernel", KERNEL, "--version", "1", "-m", "none")
-    assert result.exit_code == 1 and "has no images.zip in its output (it has: log.txt" in one_line(result)
+    assert result.exit_code == 1 and "has no images.zip in its output (it has: log.txt" in one_line(result.output)
 
 
 def test_submit_with_no_submissions_left_today_is_refused_before_downloading(fake_kaggle, kernel_dir, good_zip):
     invoke("push", "--dir", kernel_dir)
     fake_kaggle.submission_limits["per_day"] = 0
     result = invoke("submit", "--kernel", KERNEL, "--version", "1", "-m", "x")
-    assert result.exit_code == 1 and "no submissions left today" in one_line(result)
+    assert result.exit_code == 1 and "no submissions left today" in one_line(result.output)
     assert fake_kaggle.calls("ListKernelSessionOutput") == []
 
 
@@ -475,5 +470,5 @@ def test_submission_refusals_are_one_line(fake_kaggle, kernel_dir, good_zip, sta
     fake_kaggle.set_kernel_output(KERNEL, {"images.zip": good_zip})
     fake_kaggle.fail("CreateCodeSubmission", status_code, "forced refusal")
     result = invoke("submit", "--kernel", KERNEL, "--version", "1", "-m", "x")
-    assert result.exit_code == 1 and expected in one_line(result)
+    assert result.exit_code == 1 and expected in one_line(result.output)
     assert fake_kaggle.key not in result.output

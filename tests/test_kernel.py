@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from kernel.bundle import BundleConfig, write_bundle
 from submission import validate_zip
+from tests.conftest import TINY_MEMORIZER
 from toolkit.data.synthetic import make_photos, write_dataset
+from toolkit.kaggle.bundle import BundleConfig, write_bundle
 from toolkit.train.budget import format_seconds
 
 BUDGET_S = 600  # the tiny recipe ends long before; a budget too small is refused (tested below)
 # where the competition's data has been mounted under /kaggle/input: 2019, until 2025, since
 MOUNTS = {"2019": "", "until-2025": "generative-dog-images", "2026": "competitions/generative-dog-images"}
-TINY = {"bottleneck": 64, "batch_size": 32, "memorize_epochs": 3, "coach_rounds": 4}
 
 # Runs the script as __main__ with every network connection refused.
 OFFLINE = """
@@ -36,7 +36,9 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 @pytest.fixture(scope="module")
 def script(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bundle")
-    result = write_bundle(BundleConfig(out=folder, kernel_id="someone/dogkit-test", budget="8h30m", model_options=TINY))
+    result = write_bundle(
+        BundleConfig(out=folder, kernel_id="someone/dogkit-test", budget="8h30m", model_options=TINY_MEMORIZER)
+    )
     return result.script
 
 

@@ -16,7 +16,7 @@ from toolkit.models.memorizer.networks import (
     momentum_tail,
 )
 from toolkit.train.checkpoint import ArrayFile, write_arrays
-from toolkit.train.runs import load_variables
+from toolkit.train.variables import load_variables
 
 
 def saved(state, path):
@@ -225,7 +225,7 @@ def test_config_checks_and_plan():
 
 def test_a_checkpoint_reads_the_variables_of_its_instant_while_training_goes_on():
     """Checkpoints are written by a background thread from reads taken between two steps."""
-    from toolkit.train.runs import variables_state
+    from toolkit.train.variables import variables_state
 
     coach = coach_towards(np.stack(varied_images(8, seed=7)).astype(np.float32), jit=False)
     variables = coach.generator.weights + list(coach.optimizer.variables)
@@ -237,21 +237,3 @@ def test_a_checkpoint_reads_the_variables_of_its_instant_while_training_goes_on(
     assert all(np.array_equal(np.array(read[key]), at_that_time[key]) for key in read)
     moved = [not np.array_equal(v.numpy(), at_that_time[f"v/{k:03d}"]) for k, v in enumerate(variables)]
     assert sum(moved) > len(variables) // 2  # the training did change them
-
-
-def test_the_seed_makes_the_initial_generator():
-    from toolkit.data.crops import TrainingData
-    from toolkit.models.memorizer.model import Memorizer
-
-    data = TrainingData(np.stack(varied_images(8, seed=2)), np.full(8, "x"), None, "")
-
-    def weights(seed: int) -> list[np.ndarray]:
-        config = MemorizerConfig(bottleneck=64, seed=seed)
-        model = Memorizer(config, data, tf.distribute.get_strategy(), np.random.default_rng(seed), jit=False)
-        return [w.numpy() for w in model.coach.generator.weights]
-
-    keras.utils.set_random_seed(99)  # whatever the global state before
-    first = weights(0)
-    keras.random.normal((3,)), np.random.random(5), tf.random.uniform((2,))  # global draws in between
-    assert all(np.array_equal(a, b) for a, b in zip(first, weights(0), strict=True))
-    assert not all(np.array_equal(a, b) for a, b in zip(first, weights(1), strict=True))

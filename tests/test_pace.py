@@ -23,8 +23,6 @@ class TimedSampler:
     """Batches of flat images whose generation takes ``first``, then ``steady`` seconds of a fake clock
     (``tail`` for a batch smaller than the others), and which records the batch sizes asked for."""
 
-    default_seed = 3
-
     def __init__(self, clock: FakeClock, first: float, steady: float, tail: float):
         self.clock, self.first, self.steady, self.tail = clock, first, steady, tail
         self.sizes: list[int] = []
@@ -87,12 +85,12 @@ def fixed_pace(seconds: float) -> PackPace:
 
 
 def test_a_budget_leaving_less_than_the_least_training_is_refused_naming_the_budget_that_would_do():
-    from toolkit.train.loop import TrainConfig, _plan
+    from toolkit.train.loop import TrainConfig, plan
 
     started = time.monotonic() - 30.0  # 30 s spent starting
     config = TrainConfig(budget_s=100.0, min_train_s=60.0)
     with pytest.raises(BudgetTooSmall) as refused:
-        _plan(config, Deadline(100.0, started), fixed_pace(20.0))
+        plan(config, Deadline(100.0, started), fixed_pace(20.0))
     # 60 s training + 1.2 x (30 s started + 20 s packing + 3 s margin) = 123.6 s, rounded up to 125 s
     assert refused.value.needed_s == 125.0 and refused.value.exit_code == 2
     assert "budget 1m40s is too small to train here" in str(refused.value)
@@ -101,22 +99,20 @@ def test_a_budget_leaving_less_than_the_least_training_is_refused_naming_the_bud
 
 
 def test_a_budget_keeps_what_packing_takes_and_a_margin():
-    from toolkit.train.loop import TrainConfig, _plan
+    from toolkit.train.loop import TrainConfig, plan
 
     started = time.monotonic() - 30.0
-    deadline, train_deadline, reserved = _plan(
-        TrainConfig(budget_s=1000.0), Deadline(1000.0, started), fixed_pace(20.0)
-    )
+    deadline, train_deadline, reserved = plan(TrainConfig(budget_s=1000.0), Deadline(1000.0, started), fixed_pace(20.0))
     assert reserved == pytest.approx(20.0 + 10.0)  # 1% of the budget once that is over 3 s
     assert deadline.seconds == 1000.0
     assert train_deadline.at == pytest.approx(started + 1000.0 - 30.0)
 
 
 def test_a_training_time_decides_the_budget_from_the_measured_pace():
-    from toolkit.train.loop import TrainConfig, _plan
+    from toolkit.train.loop import TrainConfig, plan
 
     started = time.monotonic() - 30.0
-    deadline, train_deadline, reserved = _plan(TrainConfig(train_s=60.0), Deadline(0.0, started), fixed_pace(20.0))
+    deadline, train_deadline, reserved = plan(TrainConfig(train_s=60.0), Deadline(0.0, started), fixed_pace(20.0))
     assert train_deadline.left() == pytest.approx(60.0, abs=0.5)
     assert reserved == pytest.approx(23.0)
     assert deadline.seconds == pytest.approx(30.0 + 60.0 + 23.0, abs=0.5)
@@ -135,7 +131,7 @@ def test_the_trial_runs_through_a_real_sampler(tmp_path):
     config = MemorizerConfig(bottleneck=64, batch_size=8)
     model = Memorizer(config, data, tf.distribute.get_strategy(), np.random.default_rng(0), False)
     pace = measure_pack_pace(
-        lambda: Memorizer.sampler(config, StateArrays.of(model.state()), {}), 600, tmp_path, images[:8]
+        lambda: Memorizer.sampler(config, StateArrays.of(model.state())), 600, tmp_path, images[:8]
     )
     assert pace.batch == 256 and pace.batch_s > 0 and pace.tail_s > 0 and pace.seconds() > 0
     assert list(tmp_path.iterdir()) == []

@@ -3,44 +3,25 @@
 import contextlib
 import csv
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 
 import pytest
 
 from submission import validate_zip
+from tests.conftest import TINY_MEMORIZER, dogkit, named_budget, option_flags
 from tests.slowdown import one_busy_core
 from tests.test_score import write_standin_graph
-from tests.test_train import named_budget
 from toolkit.data.synthetic import make_photos, write_dataset
 from toolkit.train.budget import parse_budget
 
-TINY = [
-    "--option",
-    "bottleneck=64",
-    "--option",
-    "batch_size=32",
-    "--option",
-    "memorize_epochs=3",
-    "--option",
-    "coach_rounds=4",
-]
+TINY = option_flags(TINY_MEMORIZER)
 
 
-def dogkit(*args, cwd=None, env=None, timeout=600, pin=None):
+def timed(*args, **kwargs) -> tuple:
+    """``dogkit ARGS`` in a new process, and its wall time."""
     start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "toolkit", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        preexec_fn=pin,
-    )
+    done = dogkit(*args, **kwargs)
     return done, time.monotonic() - start
 
 
@@ -58,7 +39,7 @@ def test_run_does_the_whole_job_and_scores(tmp_path):
     write_dataset(tmp_path / "data" / "generative-dog-images", make_photos(40, seed=31), "zips")
     graph = tmp_path / "classify_image_graph_def.pb"
     write_standin_graph(graph)
-    done, seconds = dogkit(
+    done = dogkit(
         "run",
         "--src",
         tmp_path / "data",
@@ -84,7 +65,7 @@ def test_run_does_the_whole_job_and_scores(tmp_path):
 
 def test_run_without_weights_says_why_it_skipped_scoring(tmp_path):
     write_dataset(tmp_path / "data", make_photos(30, seed=32), "flat")
-    done, seconds = dogkit(
+    done = dogkit(
         "run",
         "--src",
         tmp_path / "data",
@@ -105,7 +86,7 @@ def test_run_without_weights_says_why_it_skipped_scoring(tmp_path):
 def test_run_with_a_budget_too_small_to_train_is_refused_naming_the_budget_it_needs(tmp_path):
     write_dataset(tmp_path / "data", make_photos(20, seed=33), "flat")
     args = ["--src", tmp_path / "data", "--work", tmp_path / "work", "--out", tmp_path / "images.zip"]
-    done, _ = dogkit("run", *args, "--budget", "20s", *TINY, env=no_weights_env(tmp_path))
+    done = dogkit("run", *args, "--budget", "20s", *TINY, env=no_weights_env(tmp_path))
     assert done.returncode == 2, done.stdout + done.stderr
     assert one_error(done.stderr).startswith("Error: budget 20.0s is too small to train here: starting took")
     assert parse_budget(named_budget(done.stderr)) > 60
@@ -125,7 +106,7 @@ def test_the_demo_trains_packs_and_shows_its_grid_within_the_budget_it_decides(t
     what the rest takes there. On this machine and on one about 4x slower it coaches the generator,
     shows its grid and ends within that budget plus 5%."""
     with one_busy_core() if machine == "one busy core" else contextlib.nullcontext() as pin:
-        done, seconds = dogkit("demo", "--out", tmp_path / "demo", env=no_weights_env(tmp_path), pin=pin)
+        done, seconds = timed("demo", "--out", tmp_path / "demo", env=no_weights_env(tmp_path), pin=pin)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     demo = tmp_path / "demo"
@@ -144,7 +125,7 @@ def test_the_demo_trains_packs_and_shows_its_grid_within_the_budget_it_decides(t
 
 
 def test_the_demo_refuses_a_budget_too_small_to_train(tmp_path):
-    done, _ = dogkit("demo", "--out", tmp_path / "demo", "--budget", "30s", env=no_weights_env(tmp_path))
+    done = dogkit("demo", "--out", tmp_path / "demo", "--budget", "30s", env=no_weights_env(tmp_path))
     assert done.returncode == 2, done.stdout + done.stderr
     assert one_error(done.stderr).startswith("Error: budget 30.0s is too small to train here")
     assert parse_budget(named_budget(done.stderr)) > 60

@@ -2,10 +2,7 @@
 resume, signals, distribution, and packing from a run."""
 
 import contextlib
-import csv
 import json
-import os
-import re
 import signal
 import subprocess
 import sys
@@ -15,65 +12,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from submission import validate_zip
-from tests.conftest import run_on_logical_cpus, write_crop_cache
+from tests.conftest import (
+    TINY_MEMORIZER,
+    dogkit,
+    history,
+    invoke,
+    latest,
+    named_budget,
+    option_flags,
+    run_on_logical_cpus,
+    smallest_budget,
+    write_crop_cache,
+)
 from tests.slowdown import one_busy_core
-from toolkit.cli import cli
 from toolkit.train.budget import parse_budget
 from toolkit.train.checkpoint import ArrayFile, write_arrays
 
-TINY = [
-    "--option",
-    "bottleneck=64",
-    "--batch-size",
-    "32",
-    "--option",
-    "memorize_epochs=2",
-    "--option",
-    "coach_rounds=2",
-]
+TINY = option_flags(TINY_MEMORIZER)
 REPO = Path(__file__).resolve().parents[1]
-
-
-def dogkit(*args, env=None, timeout=600, pin=None):
-    """``dogkit ARGS`` in a new process (``pin``: a preexec_fn, e.g. from ``one_busy_core``)."""
-    return subprocess.run(
-        [sys.executable, "-m", "toolkit", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        preexec_fn=pin,
-    )
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-def latest(run: Path) -> dict:
-    return json.loads((run / "checkpoints" / "latest.json").read_text())
-
-
-def history(run: Path) -> list[dict]:
-    path = run / "history.csv"
-    if not path.exists():
-        return []
-    with open(path) as handle:
-        return list(csv.DictReader(handle))
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """A small memorizer run trained in-process."""
-    folder = tmp_path_factory.mktemp("tiny")
-    cache = write_crop_cache(folder / "crops.npz", 64, seed=1)
-    run = folder / "run"
-    result = invoke("train", "--data", cache, "--run", run, "--budget", "300", "--option", "memorize=48", *TINY)
-    assert result.exit_code == 0, result.output
-    return cache, run, result.output
 
 
 def test_run_folder_holds_config_history_samples_timing_and_logs(tiny_run):
@@ -133,11 +91,22 @@ def test_pack_from_a_run_is_valid_and_seeded(tiny_run, tmp_path):
     assert other_mix.exit_code == 0 and (tmp_path / "d.zip").read_bytes() != outputs["a"]
 
 
+def test_pack_says_when_no_training_step_has_reached_the_generator(tiny_run, tmp_path):
+    """A memorizer stopped while it memorized has an untrained generator: pack says so (and 0.1's
+    checkpoints, which did not count the generator's steps, count every step)."""
+    _, run, _ = tiny_run
+    trained = invoke("pack", "--run", run, "--out", tmp_path / "a.zip", "--count", 20)
+    assert trained.exit_code == 0 and "note:" not in trained.output
+    record = latest(run)
+    record["position"].update(phase=0, epoch=1, generator_steps=0)
+    (run / "checkpoints" / "latest.json").write_text(json.dumps(record))
+    untrained = invoke("pack", "--run", run, "--out", tmp_path / "b.zip", "--count", 20)
+    assert untrained.exit_code == 0 and "holds a generator no training step has reached" in untrained.output
+
+
 def test_pack_takes_only_sampling_options(tiny_run, tmp_path):
     _, run, _ = tiny_run
-    result = CliRunner().invoke(
-        cli, ["pack", "--run", str(run), "--out", str(tmp_path / "x.zip"), "--option", "bottleneck=8"]
-    )
+    result = invoke("pack", "--run", run, "--out", tmp_path / "x.zip", "--option", "bottleneck=8")
     assert result.exit_code == 1
     assert (
         "option bottleneck cannot change at sampling time" in result.output and "sampling options: mix" in result.output
@@ -194,7 +163,7 @@ def test_resuming_with_other_options_names_each_difference(tiny_run):
 )
 def test_bad_model_options_are_one_line(tiny_run, tmp_path, option, message):
     cache, _, _ = tiny_run
-    result = CliRunner().invoke(cli, ["train", "--data", str(cache), "--run", str(tmp_path / "r"), "--option", option])
+    result = invoke("train", "--data", cache, "--run", tmp_path / "r", "--option", option)
     assert result.exit_code == 1 and message in result.output
     assert not (tmp_path / "r").exists()
 
@@ -223,13 +192,6 @@ def test_resuming_a_complete_run_does_nothing(tiny_run):
     assert (run / "history.csv").read_text() == before
 
 
-def named_budget(refusal: str) -> str:
-    """The budget a refusal names as enough to train for a minute here."""
-    found = re.search(r"a budget of at least (\S+) trains for 1m00s", refusal)
-    assert found, refusal
-    return found.group(1)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("machine", ["this machine", "one busy core"])
 def test_train_then_pack_keep_to_the_budget_that_the_machine_needs(tmp_path, machine):
@@ -239,9 +201,8 @@ def test_train_then_pack_keep_to_the_budget_that_the_machine_needs(tmp_path, mac
     cache = write_crop_cache(tmp_path / "crops.npz", 2000, seed=3)
     run = tmp_path / "run"
     with one_busy_core() if machine == "one busy core" else contextlib.nullcontext() as pin:
-        refused = dogkit("train", "--data", cache, "--run", run, "--budget", "1s", pin=pin)
-        assert refused.returncode == 2 and not run.exists(), refused.stderr
-        budget = named_budget(refused.stderr)
+        budget = smallest_budget("--data", cache, "--run", run, pin=pin)
+        assert not run.exists()  # the refusal left nothing behind
         start = time.monotonic()
         trained = dogkit("train", "--data", cache, "--run", run, "--budget", budget, pin=pin)
         packed = dogkit("pack", "--run", run, "--out", tmp_path / "images.zip", pin=pin)

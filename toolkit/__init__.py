@@ -1,3 +1,3 @@
 """dogkit: build, check and submit entries to Kaggle's Generative Dog Images competition."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

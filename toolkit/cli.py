@@ -15,10 +15,11 @@ from collections.abc import Iterator
 
 import click
 
-from kernel.metadata import ACCELERATORS, DEFAULT_ACCELERATOR
 from toolkit import __version__
 from toolkit.competition import COMPETITION
 from toolkit.errors import DogkitError, Interrupted
+from toolkit.kaggle.metadata import ACCELERATORS, DEFAULT_ACCELERATOR
+from toolkit.models import DEFAULT_MODEL
 
 
 class _Group(click.Group):
@@ -273,6 +274,7 @@ def train(ctx, data, run_path, budget, resume, model, options, seed, batch_size,
     """
     from pathlib import Path
 
+    from toolkit import models
     from toolkit.train.budget import format_seconds
     from toolkit.train.loop import TrainConfig
     from toolkit.train.loop import train as run_train
@@ -288,7 +290,7 @@ def train(ctx, data, run_path, budget, resume, model, options, seed, batch_size,
                 raise click.ClickException(
                     f"{data}: the crop cache {run.config_path} names is not there any more; give it with --data"
                 )
-    model = model or "memorizer"
+    model = model or DEFAULT_MODEL
     data = data or "data/dogs64.npz"
     config = TrainConfig(
         data=Path(data),
@@ -296,12 +298,11 @@ def train(ctx, data, run_path, budget, resume, model, options, seed, batch_size,
         budget_s=budget,
         resume=resume,
         strategy=strategy,
-        model=model,
         jit=not no_xla,
         checkpoint_every_s=checkpoint_every,
         started=ctx.obj["started"],
     )
-    result = run_train(config, _parse_options(model, options, seed=seed, batch_size=batch_size))
+    result = run_train(config, models.get(model), _parse_options(model, options, seed=seed, batch_size=batch_size))
     for note in result.notes:
         click.echo(f"note: {note}")
     shown = ", ".join(f"{name} {value:.4f}" for name, value in result.metrics.items())
@@ -366,7 +367,7 @@ def pack(from_dir, run_path, out, count, resize, seed, options) -> None:
     with progress_bar(count, "generate") as update:
         result = pack_run(run_path, out, count, options=parsed, seed=seed, progress=update)
     if not result.trained:
-        click.echo(f"note: {run_path} holds the untrained initial model (the budget allowed no training)")
+        click.echo(f"note: {run_path} holds a generator no training step has reached: its images are its initial noise")
     click.echo(
         f"wrote {result.path}: {result.count} PNG images from {result.model} run {run_path} (seed {result.seed})"
     )
@@ -494,7 +495,7 @@ def timelapse(run_path, out, fps) -> None:
     help="Inception weights for scoring (classify_image_graph_def.pb or Keras InceptionV3 notop).",
 )
 @click.option("--no-score", is_flag=True, help="Do not score the zip.")
-@click.option("--model", type=click.Choice(_model_names()), default="memorizer", show_default=True)
+@click.option("--model", type=click.Choice(_model_names()), default=DEFAULT_MODEL, show_default=True)
 @_option_option
 @click.pass_context
 def run_command(ctx, src, work, budget, out, inception, no_score, model, options) -> None:
@@ -580,7 +581,7 @@ def _default_kernel_id(model: str) -> str:
     show_default=True,
     help="What Kaggle runs the kernel on: none (CPU), gpu (Kaggle's default GPU), gpu-t4x2 (two T4s), tpu (TPU v5e-8).",
 )
-@click.option("--model", type=click.Choice(_model_names()), default="memorizer", show_default=True)
+@click.option("--model", type=click.Choice(_model_names()), default=DEFAULT_MODEL, show_default=True)
 @_option_option
 @click.option(
     "--metric-dataset",
@@ -592,7 +593,7 @@ def bundle(out, kernel_id, budget, accelerator, model, options, metric_dataset) 
     """Write the single-file Kaggle kernel and its metadata."""
     from pathlib import Path
 
-    from kernel.bundle import BundleConfig, write_bundle
+    from toolkit.kaggle.bundle import BundleConfig, write_bundle
     from toolkit.train.budget import parse_budget
 
     try:

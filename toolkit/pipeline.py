@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import BudgetTooSmall, DogkitError
+from toolkit.models import DEFAULT_MODEL
 from toolkit.train.budget import Deadline, format_seconds
 
 log = logging.getLogger("dogkit")
@@ -27,7 +28,7 @@ class PipelineConfig:
     budget_s: float | None  # the whole job: prepare, train, pack and score (None: train_s decides it)
     train_s: float | None = None  # instead of a budget: train this long; the budget adds what the rest takes here
     started: float | None = None  # monotonic time the budget counts from (None: now)
-    model: str = "memorizer"
+    model: str = DEFAULT_MODEL
     model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"bottleneck": 64}
     crop: str = "bbox"
     workers: int = 0
@@ -93,6 +94,7 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
         result.score_skipped = "scoring was turned off"
     score_reserve = scorer.estimate_seconds() if scorer else 0.0
 
+    from toolkit import models
     from toolkit.train.budget import too_small
     from toolkit.train.loop import TrainConfig, train
 
@@ -106,10 +108,10 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
                 train_s=config.train_s,
                 resume=True,
                 strategy=config.strategy,
-                model=config.model,
                 pack_separately=False,
                 started=started,
             ),
+            models.get(config.model),
             config.model_options,
         )
     except BudgetTooSmall as exc:  # the whole job's budget, with scoring's share

@@ -48,7 +48,7 @@ def measure(name: str, images: np.ndarray, steps: int) -> tuple[dict[str, tuple[
         phase.end()
     from toolkit.train.checkpoint import StateArrays
 
-    sampler = entry.model_class().sampler(config, StateArrays.of(model.state()), {})
+    sampler = entry.model_class().sampler(config, StateArrays.of(model.state()))
     batches = sampler.sample(256 * 5, 0)
     next(batches)  # compiles
     start = time.perf_counter()

@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.conftest import write_crop_cache  # noqa: E402
+from tests.conftest import smallest_budget, write_crop_cache  # noqa: E402
 from tests.slowdown import one_busy_core  # noqa: E402
 
 MODELS = ("memorizer", "dcgan", "dcgan-radford", "biggan")
@@ -45,17 +44,6 @@ def dogkit(*args: object, pin=None, check: bool = True) -> tuple[float, subproce
     if check and done.returncode != 0:
         raise SystemExit(f"dogkit {' '.join(map(str, args))} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return wall, done
-
-
-def needed_budget(model: str, cache: Path, run: Path, pin) -> str:
-    """The budget that trains for a minute here, as the refusal of a 1-second budget names it."""
-    _, refused = dogkit(
-        "train", "--model", model, "--data", cache, "--run", run, "--budget", "1s", pin=pin, check=False
-    )
-    found = re.search(r"a budget of at least (\S+) trains for", refused.stderr)
-    if refused.returncode != 2 or not found:
-        raise SystemExit(f"expected a refusal naming a budget, got {refused.returncode}:\n{refused.stderr[-2000:]}")
-    return found.group(1)
 
 
 def main() -> None:
@@ -74,7 +62,7 @@ def main() -> None:
         cache = write_crop_cache(Path(tmp) / "crops.npz", args.crops, seed=7)
         for model in args.models:
             run = Path(tmp) / model
-            budget = needed_budget(model, cache, run, pin)
+            budget = smallest_budget("--model", model, "--data", cache, "--run", run, pin=pin)
             trained, _ = dogkit("train", "--model", model, "--data", cache, "--run", run, "--budget", budget, pin=pin)
             packed, _ = dogkit("pack", "--run", run, "--out", Path(tmp) / f"{model}.zip", pin=pin)
             pace = json.loads((run / "timing.json").read_text())["pack"]

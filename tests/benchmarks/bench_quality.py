@@ -41,8 +41,8 @@ def samples(run: Path, count: int = 64) -> np.ndarray:
     """``count`` images from the run's newest checkpoint, as `dogkit pack --run` makes them."""
     from toolkit.pack.from_run import generated_images, load_sampler
 
-    _, sampler = load_sampler(run)
-    return np.stack(list(generated_images(sampler, count, sampler.default_seed, {})))
+    loaded = load_sampler(run)
+    return np.stack(list(generated_images(loaded.sampler, count, loaded.seed, {})))
 
 
 def panel(images: np.ndarray, title: str):

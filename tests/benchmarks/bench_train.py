@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.conftest import write_crop_cache  # noqa: E402
+from tests.conftest import smallest_budget, write_crop_cache  # noqa: E402
 from toolkit.train.budget import parse_budget  # noqa: E402
 
 GIB = 2**30
@@ -152,28 +151,9 @@ def measured_run(cache: Path, run: Path, budget: str, with_reference: bool) -> N
             print(f"  coach phase, wall:    dogkit {ours:.3f} s/epoch, {coach_ref / ours:.2f}x the reference")
 
 
-def smallest_budget(cache: Path, tmp: Path) -> None:
+def train_and_pack_in_the_smallest_budget(cache: Path, tmp: Path) -> None:
     """The budget a refusal names as enough for a minute of training here, then train and pack in it."""
-    refused = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "toolkit",
-            "train",
-            "--data",
-            str(cache),
-            "--run",
-            str(tmp / "refused"),
-            "--budget",
-            "1s",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    found = re.search(r"a budget of at least (\S+) trains for", refused.stderr)
-    if refused.returncode != 2 or not found:
-        raise SystemExit(f"no budget named in the refusal ({refused.returncode}):\n{refused.stderr[-2000:]}")
-    budget = found.group(1)
+    budget = smallest_budget("--data", cache, "--run", tmp / "refused")
     seconds = parse_budget(budget)
     print(f"\ndogkit train --budget {budget} (named by the refusal of 1s), then dogkit pack (start-up included)")
     for attempt in (1, 2):
@@ -217,7 +197,7 @@ def main() -> None:
     if "run" in parts:
         measured_run(cache, tmp / "run", args.budget, "reference" in parts)
     if "smallest" in parts:
-        smallest_budget(cache, tmp)
+        train_and_pack_in_the_smallest_budget(cache, tmp)
     if "big" in parts:
         memorize_all(tmp, args.big)
 

@@ -18,6 +18,7 @@ faster, less sharp (the benchmark prints the trade).
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import json
 import math
@@ -354,27 +355,47 @@ def prepare(
         config.crop,
         config.draft_margin,
     )
-    chunks = [(i, min(i + _CHUNK, len(items))) for i in range(0, len(items), _CHUNK)]
-    workers = config.workers or os.cpu_count() or 1
-
-    results: list[_ChunkResult] = []
-    if workers == 1 or len(chunks) == 1:
-        _Worker.start(job)
-        for chunk in chunks:
-            results.append(_process_chunk(chunk))
-            if progress:
-                progress(chunk[1] - chunk[0])
-    else:
-        pool = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_Worker.start, initargs=(job,))
-        with pool:
-            for chunk, result in zip(chunks, pool.map(_process_chunk, chunks)):
-                results.append(result)
-                if progress:
-                    progress(chunk[1] - chunk[0])
-
+    results = _crop_in_chunks(job, config.workers, progress)
     report = PrepareReport(source=f"{data.photos.describe()}", crop=config.crop)
     report.photos = len(data.photos.names)
     report.annotation_files = len(data.annotations.names) if data.annotations else 0
+    crops = _gather(results, report, skipped)
+    if not crops.owners:
+        raise DogkitError(f"{config.src}: no usable crop in {report.photos} photos (skipped: {dict(skipped)})")
+    crop_breeds = [breeds[i] for i in crops.owners]
+    report.crops_per_breed = dict(sorted(collections.Counter(crop_breeds).items()))
+    report.breeds = len(report.crops_per_breed)
+    sources = [Path(items[i][0]).name for i in crops.owners]
+    return _write_outputs(config, crops, crop_breeds, sources, report, started)
+
+
+def _crop_in_chunks(job: _Job, workers: int, progress: Callable[[int], object] | None) -> list[_ChunkResult]:
+    """Every item of ``job`` cropped, chunk by chunk, in this process or spread over ``workers``."""
+    chunks = [(i, min(i + _CHUNK, len(job.items))) for i in range(0, len(job.items), _CHUNK)]
+    workers = workers or os.cpu_count() or 1
+    pool = None
+    if workers == 1 or len(chunks) == 1:
+        _Worker.start(job)
+    else:
+        pool = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_Worker.start, initargs=(job,))
+    results: list[_ChunkResult] = []
+    with pool or contextlib.nullcontext():
+        for chunk, result in zip(chunks, (pool.map if pool else map)(_process_chunk, chunks)):
+            results.append(result)
+            if progress:
+                progress(chunk[1] - chunk[0])
+    return results
+
+
+@dataclass
+class _Crops:
+    images: np.ndarray  # (N, 64, 64, 3) uint8
+    squares: list  # each crop's square in its photo
+    owners: list[int]  # each crop's item (photo) index
+
+
+def _gather(results: list[_ChunkResult], report: PrepareReport, skipped: collections.Counter) -> _Crops:
+    """The chunks' crops in order, and their counts in ``report`` (and ``skipped``)."""
     repaired: collections.Counter = collections.Counter()
     squares, owners, sizes = [], [], []
     for result in results:
@@ -384,31 +405,28 @@ def prepare(
         sizes += result.sizes
         squares += result.squares
         owners += result.owners
-    if not owners:
-        raise DogkitError(f"{config.src}: no usable crop in {report.photos} photos (skipped: {dict(skipped)})")
-
-    images = np.concatenate([result.crops for result in results])
-    crop_breeds = [breeds[i] for i in owners]
-    sources = [Path(items[i][0]).name for i in owners]
+    images = np.concatenate([result.crops for result in results]) if owners else np.zeros((0, 64, 64, 3), np.uint8)
     report.crops = len(images)
     report.skipped = dict(sorted(skipped.items()))
     report.repaired = dict(sorted(repaired.items()))
-    report.crops_per_breed = dict(sorted(collections.Counter(crop_breeds).items()))
-    report.breeds = len(report.crops_per_breed)
     report.photo_width = _stats([w for w, _ in sizes])
     report.photo_height = _stats([h for _, h in sizes])
+    return _Crops(images, squares, owners)
 
+
+def _write_outputs(config, crops: _Crops, breeds, sources, report: PrepareReport, started: float) -> PrepareResult:
+    """The crop cache, its contact sheet and the report, each written under a temporary name first."""
     out = Path(config.out)
     save_npz(
         out,
-        images=images,
-        breeds=np.array(crop_breeds, dtype=str),
+        images=crops.images,
+        breeds=np.array(breeds, dtype=str),
         sources=np.array(sources, dtype=str),
-        boxes=np.array(squares, dtype=np.int32).reshape(-1, 4),
+        boxes=np.array(crops.squares, dtype=np.int32).reshape(-1, 4),
     )
     sheet_path = out.with_name("contact_sheet.png")
     with atomic_path(sheet_path) as tmp:
-        Image.fromarray(contact_sheet(images, config.sheet_seed)).save(tmp, "PNG")
+        Image.fromarray(contact_sheet(crops.images, config.sheet_seed)).save(tmp, "PNG")
     report.seconds = round(time.perf_counter() - started, 2)
     report_path = out.with_name("report.json")
     with atomic_path(report_path) as tmp:

@@ -14,7 +14,7 @@ from submission import IMAGE_COUNT, write_images_zip
 from toolkit import models
 from toolkit.errors import DogkitError
 from toolkit.train.options import check_values
-from toolkit.train.runs import RunFolder
+from toolkit.train.runs import Position, RunFolder
 from toolkit.visuals import to_uint8
 
 
@@ -27,8 +27,24 @@ class GeneratedPack:
     seed: int
 
 
-def load_sampler(run_path: str | os.PathLike):
-    """(model name, its sampler) for the run in ``run_path``, from its latest checkpoint.
+@dataclass(frozen=True)
+class LoadedSampler:
+    model: str  # the run's model
+    config: Any  # the run's model config
+    sampler: Any  # its Sampler (toolkit.models.base)
+    seed: int  # the run's seed: the default sampling seed
+    position: Position  # where the checkpoint stands
+
+    @property
+    def trained(self) -> bool:
+        return self.position.generator_trained()
+
+
+def load_sampler(run_path: str | os.PathLike, entry=None) -> LoadedSampler:
+    """The sampler of the run in ``run_path``, built from its latest checkpoint.
+
+    ``entry``: the run's model (a ``toolkit.models.ModelEntry``); by default, the registry's entry of
+    the model its config.json names.
 
     Raises:
         DogkitError: not a run folder, an unknown model, no checkpoint yet, or a damaged one.
@@ -36,9 +52,10 @@ def load_sampler(run_path: str | os.PathLike):
     run = RunFolder(run_path)
     config = run.read_config()
     model = config.get("model")
-    if model not in models.MODELS:
-        raise DogkitError(f"{run.path}: unknown model {model!r} in {run.config_path.name}")
-    entry = models.get(model)
+    if entry is None:
+        if model not in models.MODELS:
+            raise DogkitError(f"{run.path}: unknown model {model!r} in {run.config_path.name}")
+        entry = models.get(model)
     config_class = entry.config_class()
     names = {f.name for f in fields(config_class)}
     model_config = config_class(**{k: v for k, v in config.get("model_config", {}).items() if k in names})
@@ -46,7 +63,8 @@ def load_sampler(run_path: str | os.PathLike):
     if checkpoint is None:
         raise DogkitError(f"{run.path}: no trained generator yet (no checkpoint); run `dogkit train`")
     try:
-        return model, entry.model_class().sampler(model_config, checkpoint.parts, checkpoint.position)
+        sampler = entry.model_class().sampler(model_config, checkpoint.parts)
+        return LoadedSampler(model, model_config, sampler, model_config.seed, Position.from_dict(checkpoint.position))
     except (KeyError, ValueError) as exc:
         raise DogkitError(f"{run.checkpoints_dir}: the checkpoint does not hold a {model} generator ({exc})") from None
     finally:
@@ -76,14 +94,16 @@ def pack_run(
     options: dict[str, Any] | None = None,
     seed: int | None = None,
     progress: Callable[[int], object] | None = None,
+    model=None,
 ) -> GeneratedPack:
     """Generate ``count`` images from the run's model and write them to the zip ``out``.
 
     ``options``: the model's sampling options (e.g. the memorizer's ``mix``), over the run's own.
+    ``model``: the run's model entry (default: the registry's, by the name in its config.json).
     The same run, seed and options give the same zip, byte for byte.
     """
-    model, sampler = load_sampler(run_path)
-    options = check_values(models.get(model).config_class(), options or {}, sampling_only=True)
-    seed = sampler.default_seed if seed is None else seed
-    path = write_images_zip(generated_images(sampler, count, seed, options), out, count, progress=progress)
-    return GeneratedPack(path=path, count=count, model=model, trained=sampler.trained, seed=seed)
+    loaded = load_sampler(run_path, model)
+    options = check_values(type(loaded.config), options or {}, sampling_only=True)
+    seed = loaded.seed if seed is None else seed
+    path = write_images_zip(generated_images(loaded.sampler, count, seed, options), out, count, progress=progress)
+    return GeneratedPack(path=path, count=count, model=loaded.model, trained=loaded.trained, seed=seed)

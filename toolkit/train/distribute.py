@@ -67,6 +67,23 @@ def seconds_per_step(step: Callable[[], object], warmup: int = TRIAL_WARMUP_STEP
     return (time.perf_counter() - start) / steps
 
 
+def first_phase_probe(model_class, config, data, jit: bool) -> StepProbe:
+    """The default trial step of a model: built under the strategy on a few batches' worth of crops, its
+    first phase's first step (a model whose first phase is not the one to distribute brings its own)."""
+    from toolkit.data.crops import TrainingData
+
+    rows = np.arange(min(len(data.images), 4 * getattr(config, "batch_size", 64)))
+    few = TrainingData(data.images[rows], data.breeds[rows], data.path, data.fingerprint)
+
+    def probe(strategy):
+        rng = np.random.default_rng(0)
+        phase = model_class(config, few, strategy, rng, jit).phases()[0]
+        batch = phase.batches(rng)[0]
+        return lambda: phase.step(batch)
+
+    return probe
+
+
 CLEAR_WIN = 0.95  # a later candidate must be this much faster than an earlier one to be chosen over it
 
 

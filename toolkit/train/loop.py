@@ -1,11 +1,12 @@
 """``dogkit train``: the one training loop every model runs in.
 
-A model (``toolkit.models.base``) describes its training as phases; this loop owns everything
-around them, the same for every model: the run folder and its config, the resume position and
-the random generator's state, history trimming after a kill, the budget and the time it keeps
-back for ``dogkit pack`` (measured here by a trial pack, ``toolkit.train.pace``; a budget that
-leaves less than a minute to train is refused), progress bars, sample grids, TensorBoard, and
-checkpoints.
+The caller resolves the model (``toolkit.models``' registry) and hands the loop its entry: a name,
+a config class and a model class (the protocol is written in ``toolkit.models.base``). A model
+describes its training as phases; this loop owns everything around them, the same for every
+model: the run folder and its config, the resume position and the random generator's state,
+history trimming after a kill, the budget and the time it keeps back for ``dogkit pack`` (measured
+here by a trial pack, ``toolkit.train.pace``; a budget that leaves less than a minute to train is
+refused), progress bars, sample grids, TensorBoard, and checkpoints.
 
 Checkpoints are written by time, never every epoch (on a GPU an epoch is quicker than writing
 the model): at most one per ``checkpoint_every_s``, plus at the end of each phase, when the
@@ -13,16 +14,14 @@ budget stops training and on SIGINT/SIGTERM (the step under way finishes, the ch
 written, the process exits with 128 + the signal's number). A checkpoint of variables read at
 one instant, or of frozen parts, is written by a background thread while training goes on; a
 part streamed from tables that training changes (the memorizer's memory while it memorizes) is
-written in place, between steps.
+written in place, between steps (``toolkit.train.saving``).
 """
 
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,13 @@ from toolkit.data.crops import load_training_data
 from toolkit.errors import DogkitError, Interrupted
 from toolkit.train.budget import Deadline, format_seconds, too_small
 from toolkit.train.checkpoint import StateArrays
+from toolkit.train.epochs import StepClock, run_epoch
 from toolkit.train.options import check_values
 from toolkit.train.pace import PackPace, measure_pack_pace, process_startup_seconds, standin_images
 from toolkit.train.recording import Recorder
-from toolkit.train.runs import RunFolder, config_differences
+from toolkit.train.runs import Position, RunFolder, config_differences
+from toolkit.train.saving import CheckpointSaver
+from toolkit.train.signals import StopSignals
 
 log = logging.getLogger("dogkit")
 
@@ -57,7 +59,6 @@ class TrainConfig:
     train_s: float | None = None  # instead of budget_s: train this long; the budget adds what packing takes here
     resume: bool = False  # continue the run in `run` (or start it when there is none)
     strategy: str = "auto"  # auto | none | mirrored | tpu
-    model: str = "memorizer"
     pack_count: int = 10_000  # images the budget keeps time to generate and pack afterwards
     pack_separately: bool = True  # a later `dogkit pack` process pays Python's and TensorFlow's start-up again
     min_train_s: float = MIN_TRAIN_S  # a budget that leaves less to train is refused (BudgetTooSmall)
@@ -69,7 +70,7 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     run: Path
-    trained: bool = True  # False: the budget left no time to train; the initial model was saved
+    trained: bool = False  # the generator has had training steps (by this call or before it)
     complete: bool = False  # every epoch of every phase has run
     epochs: int = 0  # epochs finished by this call
     steps: int = 0  # steps run by this call (an epoch cut short counts its steps, not itself)
@@ -79,25 +80,6 @@ class TrainResult:
     budget_s: float = 0.0  # the budget: as given, or (with train_s) the one decided here
     pack: PackPace | None = None  # what generating and packing takes here, measured before training
     notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Position:
-    """Where training stands; saved with every checkpoint."""
-
-    phase: int = 0  # index into the model's phases
-    epoch: int = 0  # epochs of that phase done
-    epochs_done: int = 0  # epochs of all phases done (sample grids and TensorBoard count in it)
-    steps: int = 0  # steps of all phases, cut-short epochs' included
-    history_rows: int = 0  # rows of history.csv this checkpoint accounts for
-    rng: dict | None = None  # the loop's random generator state
-    complete: bool = False
-    untrained: bool = False  # a stand-in saved before any step (earlier versions did, for budgets too small)
-
-    @classmethod
-    def from_dict(cls, saved: Mapping[str, Any]) -> Position:
-        names = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in saved.items() if key in names})
 
 
 def resolve_model_config(config_class, run: RunFolder, resume: bool, given: dict[str, Any]):
@@ -137,302 +119,292 @@ def check_data(run: RunFolder, resume: bool, data_info: dict[str, Any]) -> None:
             )
 
 
-class StepClock:
-    """Seconds per step, from the steps seen so far (the first, which compiles, counts apart)."""
-
-    def __init__(self) -> None:
-        self.first: float | None = None
-        self.total = 0.0
-        self.count = 0
-
-    def record(self, seconds: float) -> None:
-        if self.first is None:
-            self.first = seconds
-        else:
-            self.total += seconds
-            self.count += 1
-
-    def estimate(self) -> float:
-        if self.count:
-            return self.total / self.count
-        return self.first or 0.0
-
-    def fits(self, deadline: Deadline, margin: float = 1.5, then: float = 0.0) -> bool:
-        """Whether one more step (with ``margin`` times the usual step), and ``then`` seconds after it,
-        end before ``deadline``."""
-        return deadline.left() > margin * self.estimate() + then
-
-
-def epoch_batches(rng: np.random.Generator, n: int, batch_size: int) -> list[np.ndarray]:
-    """A shuffled pass over ``n`` rows in batches (the last one smaller), each sorted."""
-    order = rng.permutation(n)
-    return [np.sort(order[s : s + batch_size]) for s in range(0, n, batch_size)]
-
-
-@dataclass(frozen=True)
-class EpochOutcome:
-    metrics: dict[str, float]  # each metric's mean over the rows of the steps that gave it ({}: none)
-    rows: int  # rows trained on
-    steps: int
-    stopped: bool  # the deadline (or a signal) came before the epoch's end
-    seconds: float  # wall
-    step_seconds: float  # in the steps
-
-
-def run_epoch(
-    batches,
-    step: Callable[[np.ndarray], Mapping[str, Any]],
-    clock: StepClock,
-    keep_going: Callable[[], bool],
-    on_step: Callable[[Mapping[str, Any]], object] = lambda metrics: None,
-) -> EpochOutcome:
-    """Run ``step`` on each batch until the epoch ends or ``keep_going()`` (asked before each step)
-    says no."""
-    started = time.perf_counter()
-    totals: dict[str, float] = {}
-    weights: dict[str, int] = {}  # rows behind each metric (a step may leave one out)
-    rows = steps = 0
-    stepping = 0.0
-    stopped = False
-    for batch in batches:
-        if not keep_going():
-            stopped = True
-            break
-        tick = time.perf_counter()
-        metrics = {name: float(value) for name, value in step(batch).items()}
-        seconds = time.perf_counter() - tick
-        clock.record(seconds)
-        stepping += seconds
-        for name, value in metrics.items():
-            totals[name] = totals.get(name, 0.0) + value * len(batch)
-            weights[name] = weights.get(name, 0) + len(batch)
-        rows += len(batch)
-        steps += 1
-        on_step(metrics)
-    means = {name: total / weights[name] for name, total in totals.items()}
-    return EpochOutcome(means, rows, steps, stopped, time.perf_counter() - started, stepping)
-
-
-class CheckpointSaver:
-    """Writes checkpoints: by time (``due``), on demand, a part of copies in a background thread."""
-
-    def __init__(self, run: RunFolder, every_s: float):
-        self.run = run
-        self.every_s = every_s
-        self.last = time.monotonic()
-        self.blocked_s = 0.0  # time the training thread waited on saving
-        self.bytes = 0
-        self.saves = 0
-        self._thread: threading.Thread | None = None
-        self._failure: BaseException | None = None
-
-    def due(self) -> bool:
-        return time.monotonic() - self.last >= self.every_s
-
-    def save(self, state: Callable[[], Mapping[str, Any]], position: Position, wait: bool = False) -> None:
-        """Save ``state()`` (the model's parts, taken now, on this thread) at ``position``."""
-        from toolkit.train.checkpoint import ChunkedArray
-
-        tick = time.perf_counter()
-        self.join()
-        parts = state()
-        record = asdict(position)
-        # a part streamed from live tables (not frozen) must be written before training changes them
-        live = any(
-            isinstance(a, ChunkedArray) for part in parts.values() if part.frozen is None for a in part.arrays.values()
-        )
-        if live or wait:
-            self._write(parts, record)
-            self.join()  # a failed write is the caller's to hear of now, not at a next save that may never come
-        else:
-            self._thread = threading.Thread(target=self._write, args=(parts, record), name="checkpoint", daemon=True)
-            self._thread.start()
-        self.last = time.monotonic()
-        self.blocked_s += time.perf_counter() - tick
-
-    def _write(self, parts, record) -> None:
-        try:
-            self.bytes += self.run.save_checkpoint(parts, record)
-            self.saves += 1
-        except BaseException as exc:  # raised on the training thread by the next join()
-            self._failure = exc
-
-    def join(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._failure is not None:
-            failure, self._failure = self._failure, None
-            if isinstance(failure, OSError):
-                raise DogkitError(f"{self.run.checkpoints_dir}: cannot write a checkpoint ({failure})") from failure
-            raise failure
-
-
-class StopSignals:
-    """SIGINT and SIGTERM ask training to stop after the step under way (a second one stops at once)."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.training = False  # before, the one line that training stopped while starting says it all
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        self.received = signum
-        if self.training:  # the step under way may take a while: say the signal was heard
-            log.warning(
-                "%s: stopping after this step and saving a checkpoint (send it again to stop at once)",
-                signal.Signals(signum).name,
-            )
-        for number, previous in self._previous.items():
-            signal.signal(number, previous)
-
-    def __exit__(self, *exc) -> None:
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
-
-    def __call__(self) -> bool:
-        return self.received is not None
-
-
-class _Timing:
-    """Seconds per phase name (wall, in steps, blocked on saving) and epochs, kept in timing.json."""
-
-    def __init__(self, run: RunFolder):
-        self.run = run
-        self.table = run.read_timing()
-
-    def record_pack(self, pace: PackPace) -> None:
-        """What generating and packing was measured to take before this call trained (``pack``)."""
-        self.table["pack"] = pace.to_dict()
-        self.run.write_timing(self.table)
-
-    def add(self, phase: str, wall: float, steps: float, saving: float, epochs: int) -> None:
-        entry = self.table.setdefault(phase, {"wall_s": 0.0, "step_s": 0.0, "save_s": 0.0, "epochs": 0})
-        entry["wall_s"] += wall
-        entry["step_s"] += steps
-        entry["save_s"] += saving
-        entry["epochs"] += epochs
-        self.run.write_timing(self.table)
-
-
-def train(config: TrainConfig, model_options: dict[str, Any] | None = None) -> TrainResult:
-    """Train ``config.model`` on the crop cache into the run folder, within the budget (or, with
+def train(config: TrainConfig, model, model_options: dict[str, Any] | None = None) -> TrainResult:
+    """Train ``model`` on the crop cache into the run folder, within the budget (or, with
     ``config.train_s``, for that long), keeping what generating and packing takes here.
 
-    ``model_options``: the model's options the user gave (the rest come from the defaults, or
-    from the run itself when resuming). One process at a time writes a run folder.
+    Args:
+        config: what to train on, where, and for how long.
+        model: the model's registry entry (``toolkit.models.ModelEntry``) or anything with its
+            ``name``, ``config_class()`` and ``model_class()``.
+        model_options: the model's options the user gave (the rest come from the defaults, or from
+            the run itself when resuming).
+
+    One process at a time writes a run folder.
 
     Raises:
         DogkitError: bad options, data or run folder, or another process training into it;
             ``Interrupted`` after SIGINT/SIGTERM (saved); ``BudgetTooSmall`` when the budget leaves
             less than ``config.min_train_s`` to train (nothing trained, a new run leaves no folder).
     """
-    from toolkit import models
-
     deadline = Deadline(config.budget_s, config.started if config.started is not None else time.monotonic())
-    entry = models.get(config.model)
     run = RunFolder(config.run)
-    if run.exists() and run.read_config().get("model") != config.model:
-        raise DogkitError(f"{run.path}: holds a {run.read_config().get('model')} run, not {config.model}")
-    model_config = resolve_model_config(entry.config_class(), run, config.resume, model_options or {})
+    if run.exists() and run.read_config().get("model") != model.name:
+        raise DogkitError(f"{run.path}: holds a {run.read_config().get('model')} run, not {model.name}")
+    model_config = resolve_model_config(model.config_class(), run, config.resume, model_options or {})
     with StopSignals() as signals, run.writer():  # a signal while starting stops before training, too
-        return _train(config, entry, run, model_config, deadline, signals)
+        return Training(config, model.name, model.model_class(), model_config, run, deadline, signals).run()
 
 
-def _stop_if_signalled(signals: StopSignals, run: RunFolder) -> None:
-    """Before training has begun: nothing to save; a new run leaves no folder (run.writer removes it)."""
-    if signals.received is not None:
-        then = f"continue with: dogkit train --run {run.path} --resume" if run.exists() else "no run folder kept"
-        raise Interrupted(
-            f"stopped by {signal.Signals(signals.received).name} while starting, before training; {then}",
-            signals.received,
+class Training:
+    """One call's training, step by step: build, restore, keep time for packing, train the phases."""
+
+    def __init__(self, config: TrainConfig, name: str, model_class, model_config, run: RunFolder, deadline, signals):
+        self.config, self.name, self.model_class, self.model_config = config, name, model_class, model_config
+        self.run_folder, self.deadline, self.signals = run, deadline, signals
+        self.result = TrainResult(run.path)
+
+    def run(self) -> TrainResult:
+        self.build()
+        self.stop_if_signalled()
+        self.restore()
+        self.stop_if_signalled()
+        if self.position.complete:
+            self.result.trained, self.result.complete = self.position.generator_trained(), True
+            self.result.notes.append("the run is already complete; nothing to train")
+            return self.result
+        self.keep_time_for_packing()
+        self.stop_if_signalled()
+        self.write_config()
+        self.train_phases()
+        return self.finish()
+
+    # ------------------------------------------------------------------ before training
+
+    def build(self) -> None:
+        """The crops, the strategy and the model (seeded, so that the same seed gives the same run)."""
+        from toolkit.backend import keras
+        from toolkit.train.distribute import describe, first_phase_probe, select_strategy
+
+        config, model_config = self.config, self.model_config
+        data = load_training_data(config.data)  # here, so that no reference outlives the model's taking it
+        check_data(self.run_folder, config.resume, data.describe())
+        if len(data.images) == 1:
+            log.warning("warning: %s holds one crop: every image the model makes will be a copy of it", config.data)
+        probe = getattr(self.model_class, "strategy_probe", None)
+        probe = (
+            probe(model_config, data, config.jit)
+            if probe
+            else first_phase_probe(self.model_class, model_config, data, config.jit)
+        )
+        strategy = select_strategy(config.strategy, probe)
+        self.rng = np.random.default_rng(model_config.seed)
+        keras.utils.set_random_seed(model_config.seed)
+        self.model = self.model_class(model_config, data, strategy, self.rng, config.jit)
+        self.data_info = data.describe()
+        self.standins = standin_images(data.images)  # what the trial pack writes (see toolkit.train.pace)
+        del data  # the model keeps what it needs of the crops, and no more
+        self.counts = self.model.parameter_counts()
+        log.info(
+            "%s on %d crops, %s; parameters: %s",
+            self.name,
+            self.data_info["crops"],
+            describe(strategy),
+            ", ".join(f"{name} {n:,}" for name, n in self.counts.items()),
         )
 
+    def restore(self) -> None:
+        """Load the run's checkpoint into the model and the generator; trim history rows written
+        after it (repairing a damaged history first, and saying so)."""
+        run = self.run_folder
+        repaired = run.repair_history()
+        if repaired:
+            log.warning("warning: %s", repaired)
+        checkpoint = run.load_checkpoint() if run.exists() else None
+        self.position = Position(generator_steps=0)
+        if checkpoint is not None:
+            try:
+                if not checkpoint.position.get("untrained"):  # a stand-in is not a place to resume from
+                    self.position = Position.from_dict(checkpoint.position)
+                    try:
+                        self.model.load(checkpoint.parts)
+                    except (KeyError, ValueError) as exc:
+                        raise DogkitError(
+                            f"{run.checkpoints_dir}: does not fit this model ({exc}); "
+                            "start a new run with another --run"
+                        ) from None
+                    if self.position.rng is not None:
+                        self.rng.bit_generator.state = self.position.rng
+                    log.info("resuming %s: %s done", run.path, _epochs(self.position.epochs_done))
+            finally:
+                checkpoint.close()
+        rows = len(run.read_history())
+        if rows < self.position.history_rows:
+            log.warning(
+                "warning: %s holds %d rows where the checkpoint counts %d: the missing epochs' rows are lost",
+                run.history_path,
+                rows,
+                self.position.history_rows,
+            )
+            self.position.history_rows = rows
+        run.truncate_history(self.position.history_rows)
 
-def _train(config: TrainConfig, entry, run: RunFolder, model_config, deadline: Deadline, signals) -> TrainResult:
-    from toolkit.train.distribute import describe, select_strategy
+    def keep_time_for_packing(self) -> None:
+        """Time a trial pack here, then plan the budget around it (or refuse it)."""
+        config = self.config
+        log.info("timing a trial pack here, to keep time for generating and packing %d images", config.pack_count)
+        pace = measure_pack_pace(
+            lambda: self.model_class.sampler(self.model_config, StateArrays.of(self.model.state())),
+            config.pack_count,
+            self.run_folder.path,
+            self.standins,
+            self.model_config.seed,
+            process_startup_seconds(self.deadline.start) if config.pack_separately else 0.0,
+        )
+        self.deadline, self.train_deadline, self.result.reserved_s = plan(config, self.deadline, pace)
+        self.result.budget_s, self.result.pack = self.deadline.seconds, pace
 
-    data = load_training_data(config.data)  # here, so that no reference outlives the model's taking it
-    check_data(run, config.resume, data.describe())
-    if len(data.images) == 1:
-        log.warning("warning: %s holds one crop: every image the model makes will be a copy of it", config.data)
+    def write_config(self) -> None:
+        run = self.run_folder
+        if not run.exists():
+            run.write_config(
+                {
+                    "dogkit_version": __version__,
+                    "model": self.name,
+                    "model_config": asdict(self.model_config),
+                    "data": self.data_info,
+                    "parameters": self.counts,
+                }
+            )
+        _Timing(run).record_pack(self.result.pack)
 
-    model_class = entry.model_class()
-    strategy = select_strategy(config.strategy, model_class.strategy_probe(model_config, data, config.jit))
-    rng = np.random.default_rng(model_config.seed)
-    model = model_class(model_config, data, strategy, rng, config.jit)
-    data_info = data.describe()
-    standins = standin_images(data.images)  # what the trial pack writes (see toolkit.train.pace)
-    del data  # the model keeps what it needs of the crops, and no more
-    counts = model.parameter_counts()
-    log.info(
-        "%s on %d crops, %s; parameters: %s",
-        config.model,
-        data_info["crops"],
-        describe(strategy),
-        ", ".join(f"{name} {n:,}" for name, n in counts.items()),
-    )
-    _stop_if_signalled(signals, run)
-    position = _restore(run, model, rng)
-    _stop_if_signalled(signals, run)
-    result = TrainResult(run.path, trained=position.steps > 0)
-    if position.complete:
-        result.complete = True
-        result.notes.append("the run is already complete; nothing to train")
+    def stop_if_signalled(self) -> None:
+        """Before training has begun: nothing to save; a new run leaves no folder (run.writer removes it)."""
+        if self.signals.received is not None:
+            run = self.run_folder
+            then = f"continue with: dogkit train --run {run.path} --resume" if run.exists() else "no run folder kept"
+            raise Interrupted(
+                f"stopped by {self.signals.name} while starting, before training; {then}", self.signals.received
+            )
+
+    # ------------------------------------------------------------------ training
+
+    def train_phases(self) -> None:
+        self.phases = self.model.phases()
+        self.recorder = Recorder(self.run_folder, self.deadline)
+        self.saver = CheckpointSaver(self.run_folder, self.config.checkpoint_every_s)
+        self.timing = _Timing(self.run_folder)
+        self.clock = StepClock()
+        self.signals.training = True
+        try:
+            while self.position.phase < len(self.phases) and not self.signals():
+                if not self.train_phase(self.phases[self.position.phase]):
+                    break
+        finally:
+            self.saver.join()
+            self.recorder.loss_curve()
+            self.recorder.close()
+
+    def time_left(self) -> bool:
+        """Whether one more step fits before training's deadline, with the checkpoint written then."""
+        return self.clock.fits(self.train_deadline, then=self.checkpoint_bytes() / SAVE_BYTES_PER_SECOND)
+
+    def checkpoint_bytes(self) -> int:
+        """What a checkpoint written now would cost: the model's own figure, or its state's size when
+        the phase began."""
+        own = getattr(self.model, "checkpoint_bytes", None)
+        return own() if own is not None else self.state_bytes
+
+    def train_phase(self, phase) -> bool:
+        """Run ``phase`` from the position's epoch until it ends, its share of the time does, the budget
+        does or a signal comes; save. Returns whether training goes on to the next phase."""
+        position, saver, signals = self.position, self.saver, self.signals
+        deadline = (
+            self.train_deadline
+            if phase.share is None
+            else _sooner(self.train_deadline, self.train_deadline.share(phase.share))
+        )
+        started, blocked_before, step_s, epochs = time.perf_counter(), saver.blocked_s, 0.0, 0
+        phase.begin(position.epoch)
+        self.state_bytes = _state_bytes(self.model.state()) if not hasattr(self.model, "checkpoint_bytes") else 0
+        stopped = False
+        total = None
+        if phase.epochs is not None and phase.steps_per_epoch:
+            total = phase.steps_per_epoch * (phase.epochs - position.epoch)
+
+        def keep_going() -> bool:  # a phase's share ends it, not the run
+            return not signals() and self.clock.fits(deadline) and self.time_left()
+
+        with self.recorder.progress(total, _label(phase)) as bar:
+            shown = _Shown(bar, self.recorder, phase.metrics_shown)
+            while phase.epochs is None or position.epoch < phase.epochs:
+                outcome = run_epoch(phase.batches(self.rng), phase.step, self.clock, keep_going, shown)
+                position.steps += outcome.steps
+                position.generator_steps += outcome.steps if phase.trains_generator else 0
+                self.result.steps += outcome.steps
+                step_s += outcome.step_seconds
+                if outcome.stopped:
+                    stopped = True
+                    break
+                epochs += 1
+                self.end_epoch(phase, outcome)
+        out_of_time = stopped and (signals() or not self.time_left())
+        if stopped and phase.epochs is not None:
+            self.result.notes.append(self.why_stopped(phase, out_of_time))
+        if not out_of_time:  # done, or its share of the time is: the next phase takes over
+            phase.end()
+            if phase.grid is not None and not phase.grid_every_epoch:
+                self.recorder.sample_grid(phase.grid(), position.epochs_done, phase.grid_label)
+            position.phase += 1
+            position.epoch = 0
+            position.complete = position.phase >= len(self.phases)
+        self.save()
+        self.timing.add(phase.name, time.perf_counter() - started, step_s, saver.blocked_s - blocked_before, epochs)
+        return not out_of_time
+
+    def end_epoch(self, phase, outcome) -> None:
+        """Record a finished epoch (history, TensorBoard, a grid), let the phase react, save when due."""
+        position, result = self.position, self.result
+        position.epoch += 1
+        position.epochs_done += 1
+        self.recorder.epoch(
+            phase.name,
+            phase.round,
+            position.epoch,
+            outcome.steps,
+            phase.learning_rate(),
+            outcome.seconds,
+            outcome.step_seconds,
+            outcome.metrics,
+            position.epochs_done,
+        )
+        position.history_rows += 1
+        result.epochs += 1
+        result.metrics = outcome.metrics
+        phase.after_epoch(position.epoch, outcome.metrics)
+        if phase.grid is not None and phase.grid_every_epoch:
+            self.recorder.sample_grid(phase.grid(), position.epochs_done, phase.grid_label)
+        if self.saver.due() and (phase.epochs is None or position.epoch < phase.epochs):  # else saved at its end
+            self.save()
+
+    def why_stopped(self, phase, out_of_time: bool) -> str:
+        if self.signals():
+            cause = "a signal"
+        elif out_of_time or phase.share is None:
+            cause = "the budget"
+        else:  # the phase's share of the time ended it; the next phase goes on
+            cause = f"its {phase.share:.0%} share of the budget"
+        return f"{_label(phase)} stopped by {cause} after {self.position.epoch} of {phase.epochs} epochs"
+
+    def save(self) -> None:
+        self.position.rng = self.rng.bit_generator.state
+        self.saver.save(self.model.state, self.position)
+
+    def finish(self) -> TrainResult:
+        result, position = self.result, self.position
+        result.trained = position.generator_trained()
+        result.complete = position.complete
+        result.seconds = self.deadline.elapsed()
+        if self.signals.received is not None:
+            raise Interrupted(
+                f"stopped by {self.signals.name} ({_where(self.phases, position)}); checkpoint saved in "
+                f"{self.run_folder.checkpoints_dir}; continue with: dogkit train --run {self.run_folder.path} --resume",
+                self.signals.received,
+            )
         return result
 
-    log.info("timing a trial pack here, to keep time for generating and packing %d images", config.pack_count)
-    pace = measure_pack_pace(
-        lambda: model_class.sampler(model_config, StateArrays.of(model.state()), asdict(position)),
-        config.pack_count,
-        run.path,
-        standins,
-        process_startup_seconds(deadline.start) if config.pack_separately else 0.0,
-    )
-    deadline, train_deadline, result.reserved_s = _plan(config, deadline, pace)
-    result.budget_s, result.pack = deadline.seconds, pace
-    _stop_if_signalled(signals, run)
-    if not run.exists():
-        run.write_config(
-            {
-                "dogkit_version": __version__,
-                "model": config.model,
-                "model_config": asdict(model_config),
-                "data": data_info,
-                "parameters": counts,
-            }
-        )
-    _Timing(run).record_pack(pace)
-    recorder = Recorder(run, deadline)
-    saver = CheckpointSaver(run, config.checkpoint_every_s)
-    phases = model.phases()
-    signals.training = True
-    try:
-        _run_phases(phases, position, model, rng, train_deadline, recorder, saver, signals, result)
-    finally:
-        saver.join()
-        recorder.loss_curve()
-        recorder.close()
-    result.trained = position.steps > 0
-    result.complete = position.complete
-    result.seconds = deadline.elapsed()
-    if signals.received is not None:
-        name = signal.Signals(signals.received).name
-        raise Interrupted(
-            f"stopped by {name} ({_where(phases, position)}); checkpoint saved in {run.checkpoints_dir}; "
-            f"continue with: dogkit train --run {run.path} --resume",
-            signals.received,
-        )
-    return result
 
-
-def _plan(config: TrainConfig, deadline: Deadline, pace: PackPace) -> tuple[Deadline, Deadline, float]:
+def plan(config: TrainConfig, deadline: Deadline, pace: PackPace) -> tuple[Deadline, Deadline, float]:
     """(the whole budget, training's deadline, the seconds kept back after it): the budget less what
     packing takes here and a margin; or, with ``train_s``, ``train_s`` of training from now and a
     budget that covers it, packing and the margin.
@@ -485,123 +457,35 @@ def _margin(budget_s: float) -> float:
     return max(3.0, 0.01 * budget_s)
 
 
-def _restore(run: RunFolder, model, rng: np.random.Generator) -> Position:
-    """Load the run's checkpoint into the model and ``rng``; trim history rows written after it
-    (repairing a damaged history first, and saying so)."""
-    repaired = run.repair_history()
-    if repaired:
-        log.warning("warning: %s", repaired)
-    checkpoint = run.load_checkpoint() if run.exists() else None
-    position = Position()
-    if checkpoint is not None:
-        try:
-            if not checkpoint.position.get("untrained"):  # a stand-in is not a place to resume from
-                position = Position.from_dict(checkpoint.position)
-                try:
-                    model.load(checkpoint.parts)
-                except (KeyError, ValueError) as exc:
-                    raise DogkitError(
-                        f"{run.checkpoints_dir}: does not fit this model ({exc}); start a new run with another --run"
-                    ) from None
-                if position.rng is not None:
-                    rng.bit_generator.state = position.rng
-                log.info("resuming %s: %s done", run.path, _epochs(position.epochs_done))
-        finally:
-            checkpoint.close()
-    rows = len(run.read_history())
-    if rows < position.history_rows:
-        log.warning(
-            "warning: %s holds %d rows where the checkpoint counts %d: the missing epochs' rows are lost",
-            run.history_path,
-            rows,
-            position.history_rows,
-        )
-        position.history_rows = rows
-    run.truncate_history(position.history_rows)
-    return position
+def _state_bytes(parts: Mapping[str, Any]) -> int:
+    """Bytes of a model's state: its arrays, tensors and chunked arrays alike."""
+    total = 0
+    for part in parts.values():
+        for array in part.arrays.values():
+            dtype = getattr(array.dtype, "as_numpy_dtype", array.dtype)  # a TensorFlow dtype, or NumPy's
+            total += int(np.prod(array.shape)) * np.dtype(dtype).itemsize
+    return total
 
 
-def _where(phases, position: Position) -> str:
-    if position.complete or position.phase >= len(phases):
-        return "training complete"
-    phase = phases[position.phase]
-    within = f"round {phase.round}, " if phase.round else ""
-    return f"{phase.name} phase, {within}{_epochs(position.epoch)} done"
+class _Timing:
+    """Seconds per phase name (wall, in steps, blocked on saving) and epochs, kept in timing.json."""
 
+    def __init__(self, run: RunFolder):
+        self.run = run
+        self.table = run.read_timing()
 
-def _run_phases(phases, position, model, rng, deadline, recorder, saver, signals, result) -> None:
-    timing = _Timing(recorder.run)
-    clock = StepClock()
+    def record_pack(self, pace: PackPace) -> None:
+        """What generating and packing was measured to take before this call trained (``pack``)."""
+        self.table["pack"] = pace.to_dict()
+        self.run.write_timing(self.table)
 
-    def time_left() -> bool:
-        """Whether one more step fits before the budget's end, with the checkpoint written then."""
-        return clock.fits(deadline, then=model.checkpoint_bytes() / SAVE_BYTES_PER_SECOND)
-
-    while position.phase < len(phases) and not signals():
-        phase = phases[position.phase]
-        phase_deadline = deadline if phase.share is None else _sooner(deadline, deadline.share(phase.share))
-        started, blocked_before, step_s, epochs = time.perf_counter(), saver.blocked_s, 0.0, 0
-        phase.begin(position.epoch)
-        stopped = False
-        total = None
-        if phase.epochs is not None and phase.steps_per_epoch:
-            total = phase.steps_per_epoch * (phase.epochs - position.epoch)
-        with recorder.progress(total, _label(phase)) as bar:
-            shown = _Shown(bar, recorder, phase.metrics_shown)
-
-            def keep_going(phase_deadline=phase_deadline) -> bool:  # a phase's share ends it, not the run
-                return not signals() and clock.fits(phase_deadline) and time_left()
-
-            while phase.epochs is None or position.epoch < phase.epochs:
-                outcome = run_epoch(phase.batches(rng), phase.step, clock, keep_going, shown)
-                position.steps += outcome.steps
-                result.steps += outcome.steps
-                step_s += outcome.step_seconds
-                if outcome.stopped:
-                    stopped = True
-                    break
-                position.epoch += 1
-                position.epochs_done += 1
-                epochs += 1
-                recorder.epoch(
-                    phase.name,
-                    phase.round,
-                    position.epoch,
-                    outcome.steps,
-                    phase.learning_rate(),
-                    outcome.seconds,
-                    outcome.step_seconds,
-                    outcome.metrics,
-                    position.epochs_done,
-                )
-                position.history_rows += 1
-                result.epochs += 1
-                result.metrics = outcome.metrics
-                phase.after_epoch(position.epoch, outcome.metrics)
-                if phase.grid is not None and phase.grid_every_epoch:
-                    recorder.sample_grid(phase.grid(), position.epochs_done, phase.grid_label)
-                if saver.due() and (phase.epochs is None or position.epoch < phase.epochs):  # else saved below
-                    _save(saver, model, position, rng)
-        out_of_time = stopped and (signals() or not time_left())
-        if stopped and phase.epochs is not None:
-            if signals():
-                cause = "a signal"
-            elif out_of_time or phase.share is None:
-                cause = "the budget"
-            else:  # the phase's share of the time ended it; the next phase goes on
-                cause = f"its {phase.share:.0%} share of the budget"
-            result.notes.append(f"{_label(phase)} stopped by {cause} after {position.epoch} of {phase.epochs} epochs")
-        if not out_of_time:  # done, or its share of the time is: the next phase takes over
-            phase.end()
-            if phase.grid is not None and not phase.grid_every_epoch:
-                recorder.sample_grid(phase.grid(), position.epochs_done, phase.grid_label)
-            position.phase += 1
-            position.epoch = 0
-            position.complete = position.phase >= len(phases)
-        _save(saver, model, position, rng)
-        timing.add(phase.name, time.perf_counter() - started, step_s, saver.blocked_s - blocked_before, epochs)
-        if out_of_time:
-            break
+    def add(self, phase: str, wall: float, steps: float, saving: float, epochs: int) -> None:
+        entry = self.table.setdefault(phase, {"wall_s": 0.0, "step_s": 0.0, "save_s": 0.0, "epochs": 0})
+        entry["wall_s"] += wall
+        entry["step_s"] += steps
+        entry["save_s"] += saving
+        entry["epochs"] += epochs
+        self.run.write_timing(self.table)
 
 
 class _Shown:
@@ -619,9 +503,12 @@ class _Shown:
             self.drawn = time.perf_counter()
 
 
-def _save(saver: CheckpointSaver, model, position: Position, rng) -> None:
-    position.rng = rng.bit_generator.state
-    saver.save(model.state, position)
+def _where(phases, position: Position) -> str:
+    if position.complete or position.phase >= len(phases):
+        return "training complete"
+    phase = phases[position.phase]
+    within = f"round {phase.round}, " if phase.round else ""
+    return f"{phase.name} phase, {within}{_epochs(position.epoch)} done"
 
 
 def _epochs(n: int) -> str:

@@ -102,13 +102,15 @@ def measure_pack_pace(
     count: int,
     folder: Path,
     standins: np.ndarray,
+    seed: int = 0,
     process_s: float = 0.0,
     steady_batches: int = STEADY_BATCHES,
     batch: int = SAMPLE_BATCH,
     clock: Callable[[], float] = time.perf_counter,
 ) -> PackPace:
-    """Build a sampler with ``build_sampler()`` and time a trial pack of a few batches in ``folder``,
-    writing ``standins`` (cycled; see ``standin_images``) in place of the generated pixels.
+    """Build a sampler with ``build_sampler()`` and time a trial pack of a few batches in ``folder``
+    (sampled with ``seed``), writing ``standins`` (cycled; see ``standin_images``) in place of the
+    generated pixels.
 
     The trial zip is removed afterwards. ``process_s``: the start-up a later ``dogkit pack`` process
     pays before it can build its sampler (0 when packing happens in this process). ``clock``: seconds,
@@ -124,7 +126,7 @@ def measure_pack_pace(
     marks: list[float] = []  # when the writer asked for each batch (and, last, for the end)
 
     def images() -> Iterator[np.ndarray]:
-        stream = iter(sampler.sample(trial, sampler.default_seed))
+        stream = iter(sampler.sample(trial, seed))
         while True:
             marks.append(clock())
             try:

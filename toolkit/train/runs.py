@@ -19,7 +19,7 @@ import os
 import shutil
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,35 @@ HISTORY_FIELDS = ("phase", "round", "epoch", "steps", "learning_rate", "seconds"
 
 
 @dataclass
+class Position:
+    """Where training stands; saved with every checkpoint (its ``position``)."""
+
+    phase: int = 0  # index into the model's phases
+    epoch: int = 0  # epochs of that phase done
+    epochs_done: int = 0  # epochs of all phases done (sample grids and TensorBoard count in it)
+    steps: int = 0  # steps of all phases, cut-short epochs' included
+    generator_steps: int | None = None  # steps of phases that train the generator (None: written before 0.2)
+    history_rows: int = 0  # rows of history.csv this checkpoint accounts for
+    rng: dict | None = None  # the loop's random generator state
+    complete: bool = False
+    untrained: bool = False  # a stand-in saved before any step (0.1 saved one for budgets too small)
+
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> Position:
+        names = {f.name for f in fields(cls)}
+        position = cls(**{key: value for key, value in saved.items() if key in names})
+        if position.generator_steps is None:  # before 0.2 every step counted
+            position.generator_steps = 0 if position.untrained else position.steps
+        return position
+
+    def generator_trained(self) -> bool:
+        """Whether the generator has had a training step (the memorizer's memorize phase trains none)."""
+        return not self.untrained and bool(self.generator_steps)
+
+
+@dataclass
 class Checkpoint:
-    position: dict[str, Any]  # where training stands (see toolkit.train.loop.Position)
+    position: dict[str, Any]  # where training stands (``Position``, as a dict)
     parts: dict[str, ArrayFile]  # part name -> its arrays, read on demand
     files: dict[str, str]  # part name -> file name in checkpoints/
 
@@ -367,45 +394,6 @@ def _sound_row(row: dict[str, str]) -> bool:
     except (KeyError, ValueError):
         return False
     return bool(row.get("phase")) and row["phase"].replace("-", "").replace("_", "").isalnum()
-
-
-def variables_state(prefix: str, variables) -> dict[str, Any]:
-    """Checkpoint arrays of a list of Keras/TF variables, named ``prefix/000``, ``prefix/001``, ...
-
-    The values are read now, as tensors that later training steps leave as they are (TensorFlow
-    copies a variable's buffer before updating it while a read of it is held), and become arrays
-    when written: a checkpoint writer thread can take them while training goes on, and the
-    training thread pays nothing to copy them.
-    """
-    return {f"{prefix}/{k:03d}": _read(v) for k, v in enumerate(variables)}
-
-
-def random_states(model) -> list:
-    """The state variables of ``model``'s random-number generators (Keras seed generators: dropout's
-    masks), which ``model.weights`` leaves out; saved, a resumed run draws what the unbroken one would."""
-    weights = {id(w) for w in model.weights}
-    return [v for v in model.variables if id(v) not in weights]
-
-
-def _read(variable):
-    inner = getattr(variable, "value", None)  # a Keras variable holds a tf.Variable; a tf.Variable reads itself
-    if callable(inner):
-        return inner()
-    if inner is not None and hasattr(inner, "read_value"):
-        return inner.read_value()
-    return variable.numpy()
-
-
-def load_variables(prefix: str, variables, arrays) -> None:
-    """Assign what ``variables_state(prefix, ...)`` saved; a shape that differs is a ValueError."""
-    for k, variable in enumerate(variables):
-        key = f"{prefix}/{k:03d}"
-        if key not in arrays:
-            raise ValueError(f"checkpoint has no {key}: it was written for another model")
-        value = arrays[key]
-        if tuple(value.shape) != tuple(variable.shape):
-            raise ValueError(f"checkpoint {key} has shape {value.shape}, the model expects {variable.shape}")
-        variable.assign(value)
 
 
 def config_differences(saved: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[str]:

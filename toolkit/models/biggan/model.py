@@ -33,7 +33,7 @@ from toolkit.models.biggan.layers import U_NAME
 from toolkit.models.biggan.networks import EMA_NAME, build_discriminator, build_generator, trainable_count
 from toolkit.train.distribute import DistributedStep, batched_forward, use_xla
 from toolkit.train.pace import SAMPLE_BATCH
-from toolkit.train.runs import load_variables, variables_state
+from toolkit.train.variables import groups_state, load_groups, load_variables
 from toolkit.visuals import image_grid, to_pixels, to_uint8
 
 GRID_ROWS = 8  # a grid shows 8 classes (rows) x 8 latents
@@ -155,12 +155,10 @@ def standing_statistics(generator: keras.Model, counts: np.ndarray, z_dim: int, 
 class BigganSampler:
     """Images from the EMA generator: breed-balanced labels and (optionally truncated) latents, seeded."""
 
-    def __init__(self, generator: keras.Model, counts: np.ndarray, config: BigganConfig, trained: bool = True):
+    def __init__(self, generator: keras.Model, counts: np.ndarray, config: BigganConfig):
         self.generator = generator
         self.counts = np.asarray(counts)
         self.config = config
-        self.default_seed = config.seed
-        self.trained = trained
 
     def sample(self, count: int, seed: int, truncation=_CONFIGURED, batch: int = SAMPLE_BATCH) -> Iterator[np.ndarray]:
         """(n, 64, 64, 3) float pixels in 0..255, ``count`` in all; the same seed, the same images.
@@ -192,8 +190,6 @@ def step_batches(rng: np.random.Generator, n: int, batch_size: int, d_steps: int
 
 
 class Biggan:
-    Config = BigganConfig
-
     def __init__(self, config: BigganConfig, data: TrainingData, strategy, rng: np.random.Generator, jit: bool):
         self.config = config
         self.strategy = strategy
@@ -204,7 +200,6 @@ class Biggan:
         self.mixed = self.dtype == "mixed_float16"
         classes = len(self.class_names)
         with strategy.scope():
-            keras.utils.set_random_seed(config.seed)  # the same seed, the same initial networks
             self.generator = build_generator(config, classes, self.dtype)
             self.discriminator = build_discriminator(config, classes, self.dtype)
             self.ema = build_generator(config, classes, self.dtype, ema=True)
@@ -328,23 +323,19 @@ class Biggan:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def _optimizers(self):
-        """(name, inner optimizer, loss-scale variables or []) of both networks."""
+    def _variables(self) -> dict[str, list]:
+        """The checkpoint's groups of variables; the loss scales are empty in float32 (and absent from
+        runs made in it)."""
+        groups = {"generator": self.generator.weights, "discriminator": self.discriminator.weights}
+        groups["ema"] = self.ema.weights
         for name, optimizer in (("g", self.g_optimizer), ("d", self.d_optimizer)):
-            if self.mixed:
-                yield name, optimizer.inner_optimizer, [optimizer.step_counter, optimizer.dynamic_scale]
-            else:
-                yield name, optimizer, []
+            inner = optimizer.inner_optimizer if self.mixed else optimizer
+            groups[f"{name}_optimizer"] = inner.variables
+            groups[f"{name}_loss_scale"] = [optimizer.step_counter, optimizer.dynamic_scale] if self.mixed else []
+        return groups
 
     def state(self) -> dict[str, Part]:
-        arrays = {
-            **variables_state("generator", self.generator.weights),
-            **variables_state("discriminator", self.discriminator.weights),
-            **variables_state("ema", self.ema.weights),
-        }
-        for name, optimizer, scale in self._optimizers():
-            arrays.update(variables_state(f"{name}_optimizer", optimizer.variables))
-            arrays.update(variables_state(f"{name}_loss_scale", scale))
+        arrays = groups_state(self._variables())
         arrays["g_steps"] = np.array(self.g_steps, np.int64)
         arrays["class_names"] = self.class_names
         arrays["class_counts"] = self.class_counts
@@ -354,23 +345,8 @@ class Biggan:
         arrays = parts["gan"]
         if not np.array_equal(np.asarray(arrays["class_names"]), self.class_names):
             raise ValueError(f"the checkpoint has other classes than the crops' {len(self.class_names)} breeds")
-        load_variables("generator", self.generator.weights, arrays)
-        load_variables("discriminator", self.discriminator.weights, arrays)
-        load_variables("ema", self.ema.weights, arrays)
-        for name, optimizer, scale in self._optimizers():
-            load_variables(f"{name}_optimizer", optimizer.variables, arrays)
-            if f"{name}_loss_scale/000" in arrays:  # absent when the run was made in float32
-                load_variables(f"{name}_loss_scale", scale, arrays)
+        load_groups(self._variables(), arrays, optional={"g_loss_scale", "d_loss_scale"})
         self.g_steps = int(arrays["g_steps"])
-
-    def checkpoint_bytes(self) -> int:
-        def size(weights) -> int:
-            return sum(int(np.prod(w.shape)) for w in weights)
-
-        networks = (self.generator, self.discriminator)
-        weights = sum(size(net.weights) for net in networks) + size(self.ema.weights)
-        moments = 2 * sum(size(net.trainable_weights) for net in networks)  # Adam's two
-        return 4 * (weights + moments) + self.class_names.nbytes + 16 * len(self.class_counts)
 
     # ------------------------------------------------------------------ sampling
 
@@ -378,28 +354,11 @@ class Biggan:
         """Trainable parameters of each network (the EMA generator has the generator's)."""
         return {"generator": trainable_count(self.generator), "discriminator": trainable_count(self.discriminator)}
 
-    def sample(self, count: int, seed: int, **options) -> Iterator[np.ndarray]:
-        return BigganSampler(self.ema, self.class_counts, self.config).sample(count, seed, **options)
-
     @classmethod
-    def sampler(cls, config: BigganConfig, parts, position: dict) -> BigganSampler:
+    def sampler(cls, config: BigganConfig, parts) -> BigganSampler:
         """The EMA generator alone, from the checkpoint (no discriminator, no optimizer)."""
         arrays = parts["gan"]
         counts = np.asarray(arrays["class_counts"])
         generator = build_generator(config, len(counts), resolve_precision(config.precision), ema=True)
         load_variables("ema", generator.weights, arrays)
-        trained = not position.get("untrained") and position.get("steps", 0) > 0
-        return BigganSampler(generator, counts, config, trained=trained)
-
-    @classmethod
-    def strategy_probe(cls, config: BigganConfig, data: TrainingData, jit: bool = True):
-        """A training step under a given strategy, for timing one GPU against mirrored."""
-        rows = np.arange(min(config.batch_size * config.d_steps, len(data.images)))
-        probe_data = TrainingData(data.images[rows], data.breeds[rows], data.path, data.fingerprint)
-        steps = step_batches(np.random.default_rng(0), len(rows), config.batch_size, config.d_steps)
-
-        def probe(strategy):
-            model = cls(config, probe_data, strategy, np.random.default_rng(0), jit)
-            return lambda: model.train_step(steps[0])
-
-        return probe
+        return BigganSampler(generator, counts, config)

@@ -15,10 +15,10 @@ from toolkit.data.crops import TrainingData
 from toolkit.models.base import Part, Phase
 from toolkit.models.dcgan.config import DcganConfig
 from toolkit.models.dcgan.networks import NOISE_DIM, build_networks
+from toolkit.train.batching import epoch_batches
 from toolkit.train.distribute import DistributedStep, batched_forward
-from toolkit.train.loop import epoch_batches
 from toolkit.train.pace import SAMPLE_BATCH
-from toolkit.train.runs import load_variables, random_states, variables_state
+from toolkit.train.variables import groups_state, load_groups, load_variables, random_states
 from toolkit.visuals import image_grid, to_pixels, to_uint8
 
 GRID_SIZE = 64  # images in a sample grid (8 x 8)
@@ -37,10 +37,8 @@ def generate(generator: keras.Model, noise: np.ndarray, batch: int = 256) -> np.
 class NoiseSampler:
     """Images from a DCGAN generator fed seeded Gaussian noise."""
 
-    def __init__(self, generator: keras.Model, config: DcganConfig, trained: bool = True):
+    def __init__(self, generator: keras.Model):
         self.generator = generator
-        self.default_seed = config.seed
-        self.trained = trained
 
     def sample(self, count: int, seed: int, batch: int = SAMPLE_BATCH) -> Iterator[np.ndarray]:
         noise = np.random.default_rng(seed).standard_normal((count, NOISE_DIM)).astype(np.float32)
@@ -49,15 +47,12 @@ class NoiseSampler:
 
 
 class Dcgan:
-    Config = DcganConfig
-
     def __init__(self, config: DcganConfig, data: TrainingData, strategy, rng: np.random.Generator, jit: bool):
         self.config = config
         self.strategy = strategy
         self.rng = rng
         self.n = len(data.images)
         with strategy.scope():
-            keras.utils.set_random_seed(config.seed)  # the same seed, the same initial networks
             self.generator, self.discriminator = build_networks(config)
             self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
             self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
@@ -114,31 +109,22 @@ class Dcgan:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def state(self) -> dict[str, Part]:
+    def _variables(self) -> dict[str, list]:
+        """The checkpoint's groups of variables (the dropout masks' generator states are absent from
+        checkpoints written before they were saved)."""
         return {
-            "gan": Part(
-                {
-                    **variables_state("generator", self.generator.weights),
-                    **variables_state("discriminator", self.discriminator.weights),
-                    **variables_state("g_optimizer", self.g_optimizer.variables),
-                    **variables_state("d_optimizer", self.d_optimizer.variables),
-                    **variables_state("dropout_seeds", random_states(self.discriminator)),
-                }
-            )
+            "generator": self.generator.weights,
+            "discriminator": self.discriminator.weights,
+            "g_optimizer": self.g_optimizer.variables,
+            "d_optimizer": self.d_optimizer.variables,
+            "dropout_seeds": random_states(self.discriminator),
         }
 
-    def load(self, parts) -> None:
-        arrays = parts["gan"]
-        load_variables("generator", self.generator.weights, arrays)
-        load_variables("discriminator", self.discriminator.weights, arrays)
-        load_variables("g_optimizer", self.g_optimizer.variables, arrays)
-        load_variables("d_optimizer", self.d_optimizer.variables, arrays)
-        if "dropout_seeds/000" in arrays:  # absent from checkpoints written before they were saved
-            load_variables("dropout_seeds", random_states(self.discriminator), arrays)
+    def state(self) -> dict[str, Part]:
+        return {"gan": Part(groups_state(self._variables()))}
 
-    def checkpoint_bytes(self) -> int:
-        weights = self.generator.count_params() + self.discriminator.count_params()
-        return 3 * 4 * int(weights)  # weights and Adam's two moments, float32
+    def load(self, parts) -> None:
+        load_groups(self._variables(), parts["gan"], optional={"dropout_seeds"})
 
     # ------------------------------------------------------------------ sampling
 
@@ -148,23 +134,8 @@ class Dcgan:
             "discriminator": int(self.discriminator.count_params()),
         }
 
-    def sample(self, count: int, seed: int, **options) -> Iterator[np.ndarray]:
-        return NoiseSampler(self.generator, self.config).sample(count, seed, **options)
-
     @classmethod
-    def sampler(cls, config: DcganConfig, parts, position: dict) -> NoiseSampler:
+    def sampler(cls, config: DcganConfig, parts) -> NoiseSampler:
         generator, _ = build_networks(config)
         load_variables("generator", generator.weights, parts["gan"])
-        return NoiseSampler(generator, config, trained=not position.get("untrained") and position.get("steps", 0) > 0)
-
-    @classmethod
-    def strategy_probe(cls, config: DcganConfig, data: TrainingData, jit: bool = True):
-        """An adversarial step under a given strategy, for timing one GPU against mirrored."""
-        rows = np.arange(min(config.batch_size, len(data.images)))
-        probe_data = TrainingData(data.images[rows], data.breeds[rows], data.path, data.fingerprint)
-
-        def probe(strategy):
-            model = cls(config, probe_data, strategy, np.random.default_rng(0), jit)
-            return lambda: model.train_step(rows)
-
-        return probe
+        return NoiseSampler(generator)

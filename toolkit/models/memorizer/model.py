@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from toolkit.backend import keras
 from toolkit.data.crops import TrainingData
 from toolkit.models.base import Part, Phase
 from toolkit.models.memorizer.config import MemorizerConfig
@@ -26,9 +25,9 @@ from toolkit.models.memorizer.networks import (
     generate,
     parameter_counts,
 )
-from toolkit.train.loop import epoch_batches
+from toolkit.train.batching import epoch_batches
 from toolkit.train.pace import SAMPLE_BATCH
-from toolkit.train.runs import load_variables
+from toolkit.train.variables import load_variables
 from toolkit.visuals import image_grid, to_uint8
 
 MEMORIZE_SHARE = 0.3  # the memorize phase may use at most this part of the training time left
@@ -49,12 +48,10 @@ def choose_memorized(n_crops: int, memorize: int | None, seed: int) -> np.ndarra
 class MemorizerSampler:
     """Images by the generalize rule: image k mixes memorized code k with a random other one."""
 
-    def __init__(self, generator, n_codes: int, config: MemorizerConfig, trained: bool = True):
+    def __init__(self, generator, n_codes: int, config: MemorizerConfig):
         self.generator = generator
         self.n_codes = n_codes
         self.default_mix = config.mix
-        self.default_seed = config.seed
-        self.trained = trained
 
     def sample(
         self, count: int, seed: int, mix: float | None = None, batch: int = SAMPLE_BATCH
@@ -65,8 +62,6 @@ class MemorizerSampler:
 
 
 class Memorizer:
-    Config = MemorizerConfig
-
     def __init__(self, config: MemorizerConfig, data: TrainingData, strategy, rng: np.random.Generator, jit: bool):
         self.config = config
         self.selected = choose_memorized(len(data.images), config.memorize, config.seed)
@@ -76,7 +71,6 @@ class Memorizer:
         self.table: MemoryTable | None = None  # built when the memorize phase starts
         self.memory_ready = False  # the coach's targets hold the finished memory
         self.memorize_lr = config.memorize_lr  # switches to memorize_lr_late once the loss is low enough
-        keras.utils.set_random_seed(config.seed)  # the same seed, the same initial generator
         self.coach = Coach(strategy, self.n, config.bottleneck, config.coach_lr, jit, config.precision)
         grid_rows = np.random.default_rng(config.seed + 1).permutation(self.n)[:GRID_CODES]
         pure = np.stack([grid_rows, grid_rows], axis=1)
@@ -113,6 +107,7 @@ class Memorizer:
             grid=lambda: image_grid(to_uint8(self.coach.memorized_images(self.grid_rows))),
             grid_label="memorize",
             share=MEMORIZE_SHARE,
+            trains_generator=False,
         )
         rounds = [
             Phase(
@@ -184,19 +179,14 @@ class Memorizer:
     def parameter_counts(self) -> dict[str, int]:
         return parameter_counts(self.coach.generator, self.n)
 
-    def sample(self, count: int, seed: int, **options) -> Iterator[np.ndarray]:
-        return MemorizerSampler(self.coach.generator, self.n, self.config).sample(count, seed, **options)
-
     @classmethod
-    def sampler(cls, config: MemorizerConfig, parts, position: dict) -> MemorizerSampler:
+    def sampler(cls, config: MemorizerConfig, parts) -> MemorizerSampler:
         """The generator alone, from the checkpoint's coach part (no memory, no optimizer)."""
         coach = parts["coach"]
         n_codes = coach.shape("generator/000")[0]  # the code table: one row per memorized crop
         generator = build_generator(n_codes, config.bottleneck, config.precision)
         load_variables("generator", generator.weights, coach)
-        phase, epoch = position.get("phase", 0), position.get("epoch", 0)  # phase 0 memorizes; 1, 2, ... coach
-        trained = not position.get("untrained") and (phase > 1 or (phase == 1 and epoch > 0))
-        return MemorizerSampler(generator, n_codes, config, trained=trained)
+        return MemorizerSampler(generator, n_codes, config)
 
     @staticmethod
     def strategy_probe(config: MemorizerConfig, data: TrainingData, jit: bool = True):

@@ -31,7 +31,7 @@ from toolkit.backend import keras, tf
 from toolkit.models.memorizer.config import PRECISIONS
 from toolkit.train.checkpoint import ChunkedArray
 from toolkit.train.distribute import DistributedStep, batched_forward, on_accelerator
-from toolkit.train.runs import load_variables, variables_state
+from toolkit.train.variables import load_variables, variables_state
 
 PIXELS = 64 * 64 * 3  # values in one memory row / one image
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras' Adam defaults, as in the reference

@@ -1,5 +1,8 @@
 """``dogkit bundle``: dogkit's code as one self-contained kernel script, plus its metadata.
 
+The bundler runs here, not on Kaggle, so it lives in ``toolkit`` and reads ``kernel/``'s entry point
+as files: the ``kernel`` package imports ``toolkit``, never the other way round.
+
 The script carries the modules the kernel needs (the import closure of ``kernel.main``, found
 by reading their ``import`` statements, plus the models that ``toolkit.models`` names in its
 registry) in a zip, base64-encoded in the script's text. At run time it writes that zip to a
@@ -20,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .metadata import DEFAULT_ACCELERATOR, kernel_metadata
+from toolkit.kaggle.metadata import DEFAULT_ACCELERATOR, kernel_metadata
+from toolkit.models import DEFAULT_MODEL
 
 PACKAGES = ("toolkit", "submission", "kernel")
 ENTRY = "kernel.main"
@@ -33,8 +37,8 @@ class BundleConfig:
     out: Path = Path("build/kernel")  # folder receiving the script and kernel-metadata.json
     kernel_id: str = ""  # owner/slug on Kaggle
     budget: str = "8h30m"  # the whole kernel run: Kaggle stops kernels at 9 hours
-    accelerator: str = DEFAULT_ACCELERATOR  # none | gpu | gpu-t4x2 | tpu (see kernel.metadata.ACCELERATORS)
-    model: str = "memorizer"
+    accelerator: str = DEFAULT_ACCELERATOR  # none | gpu | gpu-t4x2 | tpu (see toolkit.kaggle.metadata.ACCELERATORS)
+    model: str = DEFAULT_MODEL
     model_options: dict[str, Any] = field(default_factory=dict)
     metric_dataset: str | None = None  # owner/slug of a dataset holding classify_image_graph_def.pb
     score: bool = True  # score inside the kernel when the metric's weights are attached
@@ -50,7 +54,7 @@ class BundleResult:
 
 def source_root() -> Path:
     """The folder holding the ``toolkit``, ``submission`` and ``kernel`` packages."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def _module_path(root: Path, module: str) -> Path | None:
