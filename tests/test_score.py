@@ -624,6 +624,11 @@ def test_keras_scores_are_labelled_indicative(tmp_path):
         extractor=extractor.identity,
         extractor_description=extractor.description,
         official=extractor.official,
+        space=extractor.space,
+        extractor_kind=extractor.kind,
+        extractor_file=weights,
+        extractor_sha256=extractor.sha256,
+        width=extractor.width,
         reference="20579 files in data/all-dogs",
     )
     assert not report.memorization_penalty
@@ -659,7 +664,9 @@ def test_score_command_prints_the_metric_and_writes_score_json(tmp_path, graph_p
     assert result.exit_code == 0, result.output
     for label in ("FID", "memorization distance d", "thresholded distance d'", "MiFID"):
         assert label in result.output
-    assert (zip_path.parent / "score.json").is_file()
+    record = json.loads((zip_path.parent / "score.json").read_text())
+    assert record["official"] is True and record["feature_space"] == "the competition's Inception graph"
+    assert record["extractor"]["kind"] == "graph" and record["extractor"]["width"] == FEATURE_WIDTH
     as_json = CliRunner().invoke(cli, [*args, "--json"])
     assert as_json.exit_code == 0, as_json.output
     record = json.loads(as_json.stdout)

@@ -411,6 +411,14 @@ def check(zip_path: str, count: int) -> None:
     "[default: found under /kaggle/input or in the Keras cache].",
 )
 @click.option(
+    "--features",
+    "features",
+    type=click.Path(),
+    default=None,
+    help="Score in another feature space: a saved Keras model (.keras) mapping (N, 64, 64, 3) float32 "
+    "RGB images, values 0..255, to (N, D) features. Its numbers are not the competition's metric.",
+)
+@click.option(
     "--cache",
     "cache_dir",
     type=click.Path(file_okay=False),
@@ -419,11 +427,12 @@ def check(zip_path: str, count: int) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @_count_option
-def score(zip_path, reference, inception, cache_dir, as_json, count) -> None:
+def score(zip_path, reference, inception, features, cache_dir, as_json, count) -> None:
     """Compute the competition's metric, MiFID, for a zip.
 
     Validates the zip first, extracts Inception features (reference features are cached), prints
     FID, memorization distance, thresholded distance and MiFID, and writes score.json beside it.
+    With --features, the same numbers in that model's feature space instead.
     """
     from pathlib import Path
 
@@ -433,6 +442,7 @@ def score(zip_path, reference, inception, cache_dir, as_json, count) -> None:
         zip_path=Path(zip_path),
         reference=Path(reference) if reference else None,
         inception=Path(inception) if inception else None,
+        features=Path(features) if features else None,
         cache_dir=Path(cache_dir) if cache_dir else None,
         count=count,
     )

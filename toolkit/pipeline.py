@@ -198,7 +198,10 @@ class _Scorer:
     @staticmethod
     def describe(score: dict[str, Any]) -> str:
         label = "MiFID" if score["extractor"]["official"] else "MiFID (indicative: not the competition's graph)"
-        return f"{label} {score['mifid']:.3f} (FID {score['fid']:.3f}, memorization distance {score['distance']:.4f})"
+        return (
+            f"{label} {score['mifid']:.3f} (FID {score['fid']:.3f}, memorization distance {score['distance']:.4f}; "
+            f"features: {score['extractor']['space']})"
+        )
 
 
 def _scorer(config: PipelineConfig, say, result: PipelineResult) -> _Scorer | None:

@@ -11,6 +11,9 @@ images to (n, 2048) float32 features:
 * ``KerasExtractor``: ``keras.applications.InceptionV3`` without its top, global average pooling,
   images resized 64 -> 299 (bilinear) and scaled by ``inception_v3.preprocess_input``. Different
   weights and graph from the competition's: its scores only indicate, and are labelled so.
+* ``FeaturesModelExtractor`` (``--features FILE``): any saved Keras model (``.keras``) mapping a
+  (n, 64, 64, 3) float32 batch of values 0..255 (RGB, not rescaled) to (n, D) features, D chosen by
+  the model. Its numbers are in its own feature space, comparable only with numbers in that space.
 
 Weights are never downloaded: ``find_extractor`` takes a file the user names (either kind, told
 apart by content), else looks for the graph under the Kaggle input folders, else in the Keras
@@ -62,7 +65,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _GRAPHDEF_FIRST_BYTE = b"\x0a"  # protobuf field 1 (GraphDef.node), length-delimited: how a GraphDef starts
 
 Progress = Callable[[int], object]  # called with the number of images done after each batch
-Forward = Callable[[np.ndarray], np.ndarray]  # (b, 64, 64, 3) float32 0..255 -> (b, 2048)
+Forward = Callable[[np.ndarray], np.ndarray]  # (b, 64, 64, 3) float32 0..255 -> (b, width)
 
 
 def file_sha256(path: Path) -> str:
@@ -78,7 +81,7 @@ class FeatureExtractor(ABC):
     """Maps 64x64 RGB uint8 images to 2048-d features; the network loads on first use.
 
     Attributes:
-        kind: "graph" or "keras".
+        kind: "graph", "keras" or "features" (a user's model).
         official: True when the features are the competition's metric (the graph).
         recipe: names the network, its input pipeline and output; a change here must change the
             identity, so that cached reference features computed another way are not reused.
@@ -110,9 +113,24 @@ class FeatureExtractor(ABC):
         return f"{self.recipe}-{self.sha256[:16]}"
 
     @property
+    def width(self) -> int:
+        """Features per image."""
+        return FEATURE_WIDTH
+
+    @property
+    def space(self) -> str:
+        """A few words naming the feature space a number is in."""
+        return "the competition's Inception graph" if self.official else "Keras InceptionV3 (indicative)"
+
+    @property
     @abstractmethod
     def description(self) -> str:
         """One line for the user: what the features are and whether they are the competition's."""
+
+    def check(self) -> None:
+        """Load the network now, so that an unusable file is refused before any other work."""
+        if self._forward is None:
+            self._forward = self._load()
 
     def extract(
         self,
@@ -129,7 +147,7 @@ class FeatureExtractor(ABC):
             progress: called with the batch's size after each batch.
 
         Returns:
-            (n, 2048) float32.
+            (n, width) float32.
 
         Raises:
             ValueError: batch_size < 1, no images, or an image not (64, 64, 3) uint8.
@@ -148,8 +166,8 @@ class FeatureExtractor(ABC):
         if not outputs:
             raise ValueError("no images to extract features from")
         features = np.concatenate(outputs)
-        if features.shape[1] != FEATURE_WIDTH:
-            raise DogkitError(f"{self.path}: features have width {features.shape[1]}, expected {FEATURE_WIDTH}")
+        if features.shape[1] != self.width:
+            raise DogkitError(f"{self.path}: features have width {features.shape[1]}, expected {self.width}")
         return features
 
     def close(self) -> None:
@@ -335,6 +353,109 @@ class KerasExtractor(FeatureExtractor):
         if with_top:
             return keras.Model(base.inputs, base.get_layer("avg_pool").output)
         return base
+
+
+# ---------------------------------------------------------------------------------------------
+# A user's feature model (--features)
+
+FEATURES_RECIPE = "features-model-float0255-v1"  # how images reach a --features model; part of the cache key
+_PROBE_IMAGES = 2  # images run through a --features model to check its output before any work
+
+
+class FeaturesModelExtractor(FeatureExtractor):
+    """A saved Keras model (``.keras``): (n, 64, 64, 3) float32 0..255 RGB in, (n, D) features out.
+
+    The model is loaded and run on a small probe batch by ``check`` (or the first ``extract``), which
+    refuses, naming the file, anything but a Keras model with finite (n, D) output, D >= 1.
+    """
+
+    kind = "features"
+    official = False
+    recipe = FEATURES_RECIPE
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(path)
+        self._width: int | None = None
+
+    @property
+    def width(self) -> int:
+        self.check()
+        return self._width
+
+    @property
+    def space(self) -> str:
+        return f"{self.path.name} space"
+
+    @property
+    def description(self) -> str:
+        return (
+            f"the feature space of {self.path.name} ({self.width}-d Keras model, sha256 {self.sha256[:12]}) — "
+            "not the competition's metric; compare only with numbers in the same space"
+        )
+
+    def _load(self) -> Forward:
+        from toolkit.backend import keras, tf
+
+        try:
+            model = keras.models.load_model(self.path, compile=False)
+        except Exception as exc:  # Keras raises ValueError, KeyError, OSError... for a file it cannot read
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DogkitError(
+                f"{self.path}: --features needs a saved Keras model (.keras); cannot load it ({reason})"
+            ) from None
+
+        @tf.function(input_signature=[tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 3), tf.float32)])
+        def run(images):  # (None, 64, 64, 3) float32 0..255
+            return model(images, training=False)
+
+        def forward(batch: np.ndarray) -> np.ndarray:
+            try:
+                features = np.asarray(run(tf.constant(batch)))
+            except (ValueError, TypeError, tf.errors.OpError) as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise DogkitError(
+                    f"{self.path}: --features model fails on a ({INPUT_SIZE}, {INPUT_SIZE}, 3) image batch ({reason})"
+                ) from None
+            if features.ndim != 2 or features.shape[0] != batch.shape[0]:
+                raise DogkitError(
+                    f"{self.path}: --features model outputs shape {features.shape} for {batch.shape[0]} images; "
+                    f"expected ({batch.shape[0]}, D) features"
+                )
+            if features.shape[1] == 0:
+                raise DogkitError(f"{self.path}: --features model outputs 0 features per image; expected D >= 1")
+            if not np.isfinite(features).all():
+                raise DogkitError(f"{self.path}: --features model outputs non-finite features (NaN or infinity)")
+            return features
+
+        # A varied probe (not all zeros, which can hide NaN from a division or a log)
+        probe = np.linspace(0, 255, _PROBE_IMAGES * INPUT_SIZE * INPUT_SIZE * 3, dtype=np.float32)
+        self._width = int(forward(probe.reshape(_PROBE_IMAGES, INPUT_SIZE, INPUT_SIZE, 3)).shape[1])
+        logger.info("loaded the --features model %s (%d features per image)", self.path, self._width)
+        return forward
+
+
+def features_extractor(path: str | os.PathLike) -> FeaturesModelExtractor:
+    """The extractor for ``--features FILE``, loaded and checked (see ``FeaturesModelExtractor``).
+
+    Raises:
+        DogkitError: one line naming the file: missing, a folder, not a Keras model, or its output
+            not finite (n, D) with D >= 1.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DogkitError(f"{path}: a folder; --features needs a saved Keras model file (.keras)")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except FileNotFoundError:
+        raise DogkitError(f"{path}: --features file not found") from None
+    except OSError as exc:
+        raise DogkitError(f"{path}: cannot read the --features file ({exc.strerror or exc})") from None
+    if not head.startswith(_ZIP_MAGIC) or path.suffix.lower() != ".keras":
+        raise DogkitError(f"{path}: not a Keras model; --features needs a saved Keras model (.keras, model.save)")
+    extractor = FeaturesModelExtractor(path)
+    extractor.check()
+    return extractor
 
 
 def _h5_layout(path: Path) -> tuple[bool, bool]:

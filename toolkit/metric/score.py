@@ -50,6 +50,7 @@ from toolkit.metric.features import (
     DEFAULT_BATCH_SIZE,
     FEATURE_WIDTH,
     FeatureExtractor,
+    features_extractor,
     file_sha256,
     find_extractor,
     kaggle_input_roots,
@@ -252,9 +253,9 @@ def reference_digest(files: FileSet, cache_dir: Path | None = None) -> str:
 class ReferenceFeatures:
     """The reference side of MiFID."""
 
-    features: np.ndarray  # (n, 2048) float32 (or as given in a user's .npz)
-    mu: np.ndarray  # (2048,) float64 mean, the .npz's ``m``
-    sigma: np.ndarray  # (2048, 2048) float64 covariance (ddof 1), the .npz's ``s``
+    features: np.ndarray  # (n, width) float32 (or as given in a user's .npz); width 2048 for Inception
+    mu: np.ndarray  # (width,) float64 mean, the .npz's ``m``
+    sigma: np.ndarray  # (width, width) float64 covariance (ddof 1), the .npz's ``s``
     source: str  # what they were computed from, for the report
     cache_path: Path | None  # the .npz read or written; None when the cache could not be written
     reused: bool  # read from a cache or a given .npz: no feature extraction ran
@@ -284,7 +285,7 @@ def load_reference_npz(path: str | os.PathLike, extractor: FeatureExtractor | No
             f"found {', '.join(sorted(arrays)) or 'none'}{hint if 'images' in arrays else ''}"
         )
     features, mu, sigma = arrays["features"], arrays["m"], arrays["s"]
-    width = FEATURE_WIDTH
+    width = extractor.width if extractor is not None else FEATURE_WIDTH
     if features.ndim != 2 or features.shape[0] < 2 or features.shape[1] != width:
         raise DogkitError(f"{path}: features must have shape (rows >= 2, {width}), got {features.shape}")
     if mu.shape != (width,) or sigma.shape != (width, width):
@@ -406,6 +407,7 @@ class ScoreConfig:
     zip_path: Path  # the submission to score
     reference: Path | None = None  # competition data / folder or zip of images / .npz; None: default_reference()
     inception: Path | None = None  # graph .pb or Keras weights; None: find_extractor's search
+    features: Path | None = None  # a Keras model (.keras) defining another feature space; excludes inception
     cache_dir: Path | None = None  # reference feature cache; None: ~/.cache/dogkit
     eps: float = DEFAULT_EPS  # memorization threshold
     batch_size: int = DEFAULT_BATCH_SIZE  # images per forward pass
@@ -428,6 +430,11 @@ class ScoreReport:
     extractor: str  # the extractor's identity (recipe + weights hash)
     extractor_description: str
     official: bool  # features of the competition's graph; False: indicative only
+    space: str  # the feature space the numbers are in, in a few words (``FeatureExtractor.space``)
+    extractor_kind: str  # "graph", "keras" or "features"
+    extractor_file: Path  # the weights or model file
+    extractor_sha256: str  # of that file: with the kind, what the numbers are comparable by
+    width: int  # features per image
     reference: str  # what the reference features came from
     reference_cache: Path | None = None
     reference_reused: bool = False  # True: no reference features were computed this time
@@ -456,15 +463,19 @@ class ScoreReport:
 
     def lines(self) -> list[str]:
         """The result as aligned text lines: FID, d, d', MiFID (labelled indicative when not official)."""
-        label = "MiFID" if self.official else "MiFID (indicative, not the competition's graph)"
         penalty = "penalty applies: d < eps" if self.memorization_penalty else "no penalty: d >= eps"
+        if self.extractor_kind == "features":  # every number names its space: none is the competition's
+            fid, mifid_label, suffix = f"FID in {self.space}", f"MiFID in {self.space}", f" [{self.space}]"
+        else:
+            label = "MiFID" if self.official else "MiFID (indicative, not the competition's graph)"
+            fid, mifid_label, suffix = "FID", label, ""
         return [
             f"{self.zip_path}: {self.n_generated} images against {self.n_reference} reference images",
             f"features: {self.extractor_description}",
-            f"FID                             {self.fid:.4f}",
-            f"memorization distance d         {self.distance:.6f} (eps {self.eps:g})",
+            f"{fid:<32}{self.fid:.4f}",
+            f"memorization distance d         {self.distance:.6f} (eps {self.eps:g}){suffix}",
             f"thresholded distance d'         {self.distance_thresholded:.6g} ({penalty})",
-            f"{label:<32}{self.mifid:.4f}",
+            f"{mifid_label:<32}{self.mifid:.4f}",
         ]
 
     def to_dict(self) -> dict:
@@ -481,11 +492,17 @@ class ScoreReport:
                 "identity": self.extractor,
                 "description": self.extractor_description,
                 "official": self.official,
+                "kind": self.extractor_kind,
+                "space": self.space,
+                "file": str(self.extractor_file),
+                "sha256": self.extractor_sha256,
+                "width": self.width,
             },
         }
 
     def to_json(self) -> str:
-        """One JSON object with keys ``JSON_KEYS`` (``extractor``: identity, description, official)."""
+        """One JSON object with keys ``JSON_KEYS`` (``extractor``: identity, description, official, kind,
+        space, file, sha256, width)."""
         return json.dumps(self.to_dict(), indent=2)
 
 
@@ -495,6 +512,8 @@ def _check_config(config: ScoreConfig) -> None:
         raise DogkitError(f"eps must be a positive number, got {eps!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise DogkitError(f"batch size must be a positive integer, got {batch!r}")
+    if config.features is not None and config.inception is not None:
+        raise DogkitError("--features and --inception name two feature spaces; pass one")
 
 
 def score_zip(
@@ -508,14 +527,18 @@ def score_zip(
         config: what to score and with what.
         progress: progress bar factory, ``progress(total, desc)`` -> context yielding update(n); one
             bar per stage: "check" (validation), "reference" (only when computed), "features".
-        extractor: the feature extractor; None: ``find_extractor(config.inception)``.
+        extractor: the feature extractor; None: ``features_extractor(config.features)`` when given
+            (loaded and checked before anything else), else ``find_extractor(config.inception)``.
 
     Raises:
         DogkitError: an invalid zip (the first problems quoted), no weights found, an unusable
-            reference or weights file; each message names the file.
+            reference, weights or features file; each message names the file.
     """
     started = time.perf_counter()
     _check_config(config)
+    owned = extractor is None
+    if extractor is None and config.features is not None:
+        extractor = features_extractor(config.features)
     zip_path = Path(config.zip_path)
     stage = progress or _no_progress
     with stage(config.count, "check") as update:  # an invalid zip is the first thing to know
@@ -527,7 +550,6 @@ def score_zip(
         raise DogkitError(
             f"{zip_path}: not a valid submission, not scored ({shown}{more}); `dogkit check` lists every problem"
         )
-    owned = extractor is None
     extractor = extractor or find_extractor(config.inception)
     try:
         return _score(config, zip_path, extractor, progress, started, validation)
@@ -572,6 +594,11 @@ def _score(
         extractor=extractor.identity,
         extractor_description=extractor.description,
         official=extractor.official,
+        space=extractor.space,
+        extractor_kind=extractor.kind,
+        extractor_file=extractor.path,
+        extractor_sha256=extractor.sha256,
+        width=extractor.width,
         reference=reference.source,
         reference_cache=reference.cache_path,
         reference_reused=reference.reused,
@@ -592,7 +619,7 @@ def score_path(zip_path: str | os.PathLike) -> Path:
 def write_score_json(report: ScoreReport, path: str | os.PathLike | None = None) -> Path:
     """Write ``report`` as ``score.json`` beside the zip (or at ``path``), atomically; return the path.
 
-    Holds ``JSON_KEYS`` plus zip (name), zip_sha256, official, memorization_penalty, reference and
+    Holds ``JSON_KEYS`` plus zip (name), zip_sha256, official, feature_space, memorization_penalty, reference and
     scored_at (UTC, ISO 8601); ``saved_score`` reads it back for the same zip bytes only.
     """
     target = Path(path) if path is not None else score_path(report.zip_path)
@@ -601,6 +628,7 @@ def write_score_json(report: ScoreReport, path: str | os.PathLike | None = None)
         zip=report.zip_path.name,
         zip_sha256=report.zip_sha256,
         official=report.official,
+        feature_space=report.space,
         memorization_penalty=report.memorization_penalty,
         reference=report.reference,
         scored_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
