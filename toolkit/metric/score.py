@@ -474,7 +474,7 @@ class ScoreReport:
             f"features: {self.extractor_description}",
             f"{fid:<32}{self.fid:.4f}",
             f"memorization distance d         {self.distance:.6f} (eps {self.eps:g}){suffix}",
-            f"thresholded distance d'         {self.distance_thresholded:.6g} ({penalty})",
+            f"thresholded distance d'         {self.distance_thresholded:.6g} ({penalty}){suffix}",
             f"{mifid_label:<32}{self.mifid:.4f}",
         ]
 
