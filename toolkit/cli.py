@@ -46,6 +46,12 @@ class _Group(click.Group):
         except OSError as exc:  # disk full, read-only or missing folders: the file and the reason, one line
             where = exc.filename or "dogkit"
             raise click.ClickException(f"{where}: {exc.strerror or exc}") from None
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug: one line, the traceback kept in a file (DOGKIT_DEBUG=1 shows it)
+            from toolkit.crash import report_internal_error
+
+            sys.exit(report_internal_error(exc))
 
 
 @contextlib.contextmanager
