@@ -337,3 +337,16 @@ def test_a_folder_without_competition_data_needs_center_crops(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DogkitError, match="neither the competition's data nor any image file"):
         prepare(PrepareConfig(src=tmp_path / "empty", out=tmp_path / "c.npz", crop="center"))
+
+
+def test_an_infinite_coordinate_is_a_malformed_annotation_not_an_abort(tmp_path, photos):
+    ps = list(photos[:4])
+    bad = ps[1]
+    infinite = voc_xml(bad).replace(f"<xmin>{bad.boxes[0].xmin}</xmin>", "<xmin>inf</xmin>", 1)
+    assert "<xmin>inf</xmin>" in infinite
+    with pytest.raises(ValueError):
+        parse_annotation(infinite.encode())
+    src = write_dataset(tmp_path / "in", ps, annotations={bad.photo_id: infinite})
+    result = prepare(PrepareConfig(src=src, out=tmp_path / "c.npz", workers=1))
+    assert result.report.skipped == {"malformed annotation": 1}
+    assert bad.photo_id + ".jpg" not in list(load_crops(result.out)["sources"])

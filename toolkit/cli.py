@@ -20,6 +20,7 @@ from toolkit.competition import COMPETITION
 from toolkit.errors import DogkitError, Interrupted
 from toolkit.kaggle.metadata import ACCELERATORS, DEFAULT_ACCELERATOR
 from toolkit.models import DEFAULT_MODEL
+from toolkit.train.options import SEED_MAX
 
 
 class _Group(click.Group):
@@ -103,6 +104,8 @@ def fetch(competition: str, dest: str, force: bool) -> None:
     else:
         click.echo(f"{result.folder} is already complete ({size}); nothing to do (--force downloads again)")
 
+
+_SEED = click.IntRange(0, SEED_MAX)  # what NumPy and TensorFlow accept
 
 _count_option = click.option(
     "--count",
@@ -253,7 +256,7 @@ def _parse_options(model: str, items, sampling_only: bool = False, **flags) -> d
     help="The model to train, listed with their options below [default: memorizer; with --resume, the run's].",
 )
 @_option_option
-@click.option("--seed", type=int, default=None, help="The model's seed option [default: the model's, 0].")
+@click.option("--seed", type=_SEED, default=None, help="The model's seed option [default: the model's, 0].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="The model's batch_size option.")
 @click.option(
     "--strategy",
@@ -337,7 +340,7 @@ def train(ctx, data, run_path, budget, resume, model, options, seed, batch_size,
 @click.option("--out", type=click.Path(dir_okay=False), default="images.zip", show_default=True, help="Zip to write.")
 @_count_option
 @click.option("--resize", is_flag=True, help="With --from-dir: resize images that are not 64x64 (Lanczos).")
-@click.option("--seed", type=int, default=None, help="With --run: sampling seed [default: the run's].")
+@click.option("--seed", type=_SEED, default=None, help="With --run: sampling seed [default: the run's].")
 @click.option(
     "--option",
     "options",

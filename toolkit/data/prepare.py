@@ -137,7 +137,7 @@ def parse_annotation(data: bytes) -> list[tuple[int, int, int, int]]:
         boxes = []
         for node in root.iter("bndbox"):
             boxes.append(tuple(int(float(node.findtext(k))) for k in ("xmin", "ymin", "xmax", "ymax")))
-    except (ET.ParseError, TypeError, ValueError) as exc:
+    except (ET.ParseError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf)
         raise AnnotationError(str(exc)) from exc
     if not boxes:
         raise AnnotationError("no <bndbox> in the file")
