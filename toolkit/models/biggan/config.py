@@ -57,7 +57,9 @@ class BigganConfig:
         sampling=True,
     )
     precision: str = option("auto", "mixed_float16 (auto: on GPUs) or float32 (auto: elsewhere)", choices=PRECISIONS)
-    seed: int = option(0, "seeds the initial networks, the batches, the noise and the augmentations", minimum=0, maximum=SEED_MAX)
+    seed: int = option(
+        0, "seeds the initial networks, the batches, the noise and the augmentations", minimum=0, maximum=SEED_MAX
+    )
 
     def __post_init__(self):
         if self.epochs is not None and self.epochs < 0:
