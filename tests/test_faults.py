@@ -462,6 +462,19 @@ def test_a_malformed_kaggle_json_is_named(fake_kaggle, tmp_path):
     result = invoke("fetch", "--dest", tmp_path)
     assert result.exit_code == 1 and f"{path}: malformed" in one_line(result.output)
 
+    path.write_bytes(b"\xff\xfe{")
+    result = invoke("fetch", "--dest", tmp_path)
+    assert result.exit_code == 1 and f"{path}: malformed (not UTF-8" in one_line(result.output)
+
+
+def test_an_access_token_that_is_not_text_is_named(fake_kaggle, tmp_path, monkeypatch):
+    token = Path(os.environ["HOME"]) / ".kaggle" / "access_token"
+    token.parent.mkdir(parents=True, exist_ok=True)
+    token.write_bytes(b"\xff\xfe\x00token")
+    result = invoke("fetch", "--dest", tmp_path)
+    assert result.exit_code == 1 and f"{token}: malformed access token" in one_line(result.output)
+    assert not any(tmp_path.iterdir())
+
 
 @pytest.mark.parametrize("kernel_id", ["bad owner/dogkit-kernel", "-/dogkit-kernel", "own.er/dogkit-kernel"])
 def test_kernel_ids_with_an_impossible_owner_are_refused(tmp_path, kernel_id):
