@@ -28,6 +28,33 @@ def check_writable(folder: str | os.PathLike) -> Path:
     return folder
 
 
+def target_problem(path: str | os.PathLike, folder: bool = False) -> str | None:
+    """Why dogkit must not write ``path`` (None: it may): an output is a regular file (a folder when
+    ``folder``) or absent, under folders, never a device, FIFO or socket replaced by a rename."""
+    import stat
+
+    if str(path) == "":
+        return "an empty path"
+    target = Path(path)
+    for parent in reversed(target.parents):
+        if parent.exists() and not parent.is_dir():
+            return f"{parent} is not a folder"
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be examined ({exc.strerror or exc})"
+    if folder and not stat.S_ISDIR(mode):
+        return "exists and is not a folder"
+    if not folder and not stat.S_ISREG(mode):
+        kinds = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+                 (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))  # fmt: skip
+        kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+        return f"is {kind}; dogkit only writes regular files and never replaces anything else"
+    return None
+
+
 def _naming(exc: OSError, tmp: Path, target: Path) -> OSError:
     """``exc`` about ``target`` where it named the temporary file, or nothing (a write that ran out of
     space names no file): the user knows the file they asked for, not dogkit's temporary name."""

@@ -529,3 +529,61 @@ def test_a_signal_while_training_starts_is_one_line_and_leaves_no_run(tmp_path, 
     ]
     assert "stopping after this step" not in stderr  # no step is under way: one line says it all
     assert not run.exists() and not (tmp_path / "i.zip").exists()
+
+
+def test_a_bad_value_in_a_runs_config_json_is_named_by_pack_and_resume(tiny_run, tmp_path):
+    config_path = tiny_run.path / "config.json"
+    config = json.loads(config_path.read_text())
+    config["model_config"]["bottleneck"] = 100
+    config_path.write_text(json.dumps(config))
+    before = sorted(p.name for p in tiny_run.path.rglob("*"))
+    packed = invoke("pack", "--run", tiny_run.path, "--out", tmp_path / "images.zip")
+    line = one_line(packed.output)
+    assert packed.exit_code == 1 and f"{config_path}: model_config:" in line and "bottleneck" in line, line
+    assert not (tmp_path / "images.zip").exists()
+    resumed = invoke("train", "--data", tiny_run.cache, "--run", tiny_run.path, "--resume", "--budget", "600")
+    line = one_line(resumed.output)
+    assert resumed.exit_code == 1 and f"{config_path}: model_config:" in line and "bottleneck" in line, line
+    assert sorted(p.name for p in tiny_run.path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "char device", "empty", "file as folder"])
+def test_outputs_that_are_not_ours_to_replace_are_refused_before_any_work(tmp_path, kind):
+    import socket
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    if kind == "fifo":
+        out = tmp_path / "fifo"
+        os.mkfifo(out)
+    elif kind == "socket":
+        out = tmp_path / "sock"
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(out))
+    elif kind == "char device":
+        out = Path("/dev/null")
+    elif kind == "empty":
+        out = ""
+    else:
+        (tmp_path / "afile").write_text("mine")
+        out = tmp_path / "afile" / "images.zip"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for command in (["pack", "--from-dir", photos], ["prepare", "--src", photos]):
+        result = invoke(*command, "--out", out)
+        line = one_line(result.output)
+        assert result.exit_code == 2 and "Invalid value for '--out'" in line, line
+        expected = {"fifo": "is a FIFO", "socket": "is a socket", "char device": "is a character device",
+                    "empty": "an empty path", "file as folder": f"{tmp_path / 'afile'} is not a folder"}  # fmt: skip
+        assert expected[kind] in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert Path("/dev/null").is_char_device()
+    if kind == "file as folder":
+        assert (tmp_path / "afile").read_text() == "mine"
+
+
+@pytest.mark.parametrize("command", ["bundle", "demo"])
+def test_a_file_where_an_output_folder_goes_is_refused(tmp_path, command):
+    (tmp_path / "afile").write_text("mine")
+    result = invoke(command, "--out", tmp_path / "afile" / "sub")
+    assert result.exit_code == 2 and f"{tmp_path / 'afile'} is not a folder" in one_line(result.output)
+    assert (tmp_path / "afile").read_text() == "mine"

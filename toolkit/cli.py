@@ -105,6 +105,20 @@ def fetch(competition: str, dest: str, force: bool) -> None:
         click.echo(f"{result.folder} is already complete ({size}); nothing to do (--force downloads again)")
 
 
+def _output(folder: bool = False):
+    """A callback refusing an output path that dogkit must not write (see ``submission.target_problem``)."""
+
+    def check(ctx, param, value):
+        from submission import target_problem
+
+        problem = None if value is None else target_problem(value, folder)
+        if problem:
+            raise click.BadParameter(f"{value!r}: {problem}", ctx, param)
+        return value
+
+    return check
+
+
 _SEED = click.IntRange(0, SEED_MAX)  # what NumPy and TensorFlow accept
 
 _count_option = click.option(
@@ -130,7 +144,9 @@ def _counts(counts: dict[str, int]) -> str:
     help="Competition data folder in any of its layouts (zipped or extracted); with --crop center, any "
     "folder of images [env DOGKIT_DATA].",
 )
-@click.option("--out", type=click.Path(dir_okay=False), default="data/dogs64.npz", show_default=True)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), callback=_output(), default="data/dogs64.npz", show_default=True
+)
 @click.option(
     "--crop",
     type=click.Choice(["bbox", "center"]),
@@ -237,6 +253,7 @@ def _parse_options(model: str, items, sampling_only: bool = False, **flags) -> d
     "--run",
     "run_path",
     type=click.Path(file_okay=False),
+    callback=_output(True),
     default="runs/memorizer",
     show_default=True,
     help="Run folder: config, checkpoints, history, samples, TensorBoard logs.",
@@ -337,7 +354,14 @@ def train(ctx, data, run_path, budget, resume, model, options, seed, batch_size,
     type=click.Path(exists=True, file_okay=False),
     help="Run folder of a trained model: generate the images from it.",
 )
-@click.option("--out", type=click.Path(dir_okay=False), default="images.zip", show_default=True, help="Zip to write.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    callback=_output(),
+    default="images.zip",
+    show_default=True,
+    help="Zip to write.",
+)
 @_count_option
 @click.option("--resize", is_flag=True, help="With --from-dir: resize images that are not 64x64 (Lanczos).")
 @click.option("--seed", type=_SEED, default=None, help="With --run: sampling seed [default: the run's].")
@@ -461,7 +485,7 @@ def score(zip_path, reference, inception, cache_dir, as_json, count) -> None:
 
 @cli.command()
 @click.argument("run_path", metavar="RUN", type=click.Path(exists=True, file_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False), default="training.gif", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), callback=_output(), default="training.gif", show_default=True)
 @click.option(
     "--fps", type=click.FloatRange(min=0.1, max=50), default=2.0, show_default=True, help="Frames per second."
 )
@@ -491,12 +515,13 @@ def timelapse(run_path, out, fps) -> None:
 @click.option(
     "--work",
     type=click.Path(file_okay=False),
+    callback=_output(True),
     default="work",
     show_default=True,
     help="Folder for the crop cache and the run.",
 )
 @click.option("--budget", default="8h30m", show_default=True, callback=_budget, help="Time for the whole job.")
-@click.option("--out", type=click.Path(dir_okay=False), default="images.zip", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), callback=_output(), default="images.zip", show_default=True)
 @click.option(
     "--inception",
     type=click.Path(exists=True, dir_okay=False),
@@ -540,7 +565,7 @@ def _echo_score(score: dict | None) -> None:
 
 
 @cli.command()
-@click.option("--out", type=click.Path(file_okay=False), default="demo", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), callback=_output(True), default="demo", show_default=True)
 @click.option(
     "--budget",
     default=None,
@@ -580,7 +605,9 @@ def _default_kernel_id(model: str) -> str:
 
 
 @cli.command(cls=_ModelHelp)
-@click.option("--out", type=click.Path(file_okay=False), default="build/kernel", show_default=True)
+@click.option(
+    "--out", type=click.Path(file_okay=False), callback=_output(True), default="build/kernel", show_default=True
+)
 @click.option("--kernel-id", default=None, help="OWNER/SLUG on Kaggle [default: the signed-in user's dogkit-MODEL].")
 @click.option("--budget", default="8h30m", show_default=True, help="Time for the whole kernel run (Kaggle allows 9h).")
 @click.option(

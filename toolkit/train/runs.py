@@ -122,6 +122,23 @@ class RunFolder:
             )
         return config
 
+    def saved_model_config(self, config_class) -> dict[str, Any]:
+        """The options in config.json's model_config that ``config_class`` has, each checked.
+
+        Raises:
+            DogkitError: a value the option refuses (hand-edited, or another version's), naming config.json.
+        """
+        from toolkit.train.options import check_values
+
+        saved = self.read_config()["model_config"]
+        names = {f.name for f in fields(config_class)}
+        try:
+            values = check_values(config_class, {k: v for k, v in saved.items() if k in names})
+            config_class(**values)
+        except (TypeError, ValueError) as exc:  # OptionError is a ValueError
+            raise DogkitError(f"{self.config_path}: model_config: {exc}") from None
+        return values
+
     # ------------------------------------------------------------------ one writer at a time
 
     @contextlib.contextmanager
