@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,8 +93,11 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
             about no file, names ``path``.
     """
     target = Path(path)
+    created = [folder for folder in reversed(target.parents) if not folder.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    done = False
     try:
         yield tmp
         if tmp.exists():
@@ -103,8 +107,28 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
             os.replace(tmp, target)
             if durable:
                 fsync_folder(target.parent)
+        done = True
     except OSError as exc:
         raise _naming(exc, tmp, target) from None
     finally:
         with contextlib.suppress(OSError):  # on a read-only folder this fails too: the cause above must show
             tmp.unlink()
+        if not done:  # a failed write leaves no folders it made behind (rmdir: only empty ones)
+            for folder in reversed(created):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+
+def _remove_orphans(target: Path) -> None:
+    """Remove temporary files of ``target`` left by processes that no longer run (killed by SIGKILL)."""
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        pid = leftover.name[len(target.name) + 2 : -len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        except (PermissionError, OverflowError, OSError):
+            continue  # alive under another user, or no such process number

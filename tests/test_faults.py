@@ -587,3 +587,59 @@ def test_a_file_where_an_output_folder_goes_is_refused(tmp_path, command):
     result = invoke(command, "--out", tmp_path / "afile" / "sub")
     assert result.exit_code == 2 and f"{tmp_path / 'afile'} is not a folder" in one_line(result.output)
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+@pytest.fixture(scope="module")
+def many_photos(tmp_path_factory):
+    """10,000 PNG files (the same image) for a pack that takes long enough to be signalled."""
+    folder = tmp_path_factory.mktemp("many")
+    from submission import encode_png
+
+    data = encode_png(varied_images(1, seed=5)[0])
+    for k in range(10_000):
+        (folder / f"{k:05d}.png").write_bytes(data)
+    return folder
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signalled_pack_removes_its_temporary_file_and_keeps_the_old_zip(tmp_path, many_photos, signum):
+    out = tmp_path / "images.zip"
+    out.write_bytes(b"the old zip")
+    pack = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "pack", "--from-dir", str(many_photos), "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    tmp = tmp_path / f".images.zip.{pack.pid}.tmp"
+    deadline = time.monotonic() + 120
+    while not tmp.exists() and pack.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pack.poll() is None, "the pack ended before it could be signalled"
+    pack.send_signal(signum)
+    _, stderr = pack.communicate(timeout=120)
+    assert pack.returncode == 128 + signum
+    assert one_line(stderr).startswith("dogkit:") and signal.Signals(signum).name in one_line(stderr)
+    assert out.read_bytes() == b"the old zip"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images.zip"]
+
+
+def test_a_killed_packs_temporary_file_is_removed_by_the_next_pack(tmp_path, images64):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k, image in enumerate(images64[:10]):
+        (photos / f"{k}.png").write_bytes(__import__("submission").encode_png(image))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / f".images.zip.{int(dead.stdout)}.tmp"
+    orphan.write_bytes(b"half a zip")
+    result = invoke("pack", "--from-dir", photos, "--out", tmp_path / "images.zip", "--count", "10")
+    assert result.exit_code == 0, result.output
+    assert not orphan.exists()
+    assert "not a valid submission (the rules ask for 10,000)" in result.output
+
+
+def test_a_failed_pack_removes_the_folders_it_made(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(b"not an image")
+    result = invoke("pack", "--from-dir", photos, "--out", tmp_path / "new" / "deeper" / "images.zip", "--count", "1")
+    assert result.exit_code == 1, result.output
+    assert not (tmp_path / "new").exists()

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import click
 
+from submission.rules import IMAGE_COUNT
 from toolkit import __version__
 from toolkit.competition import COMPETITION
 from toolkit.errors import DogkitError, Interrupted
@@ -380,6 +381,15 @@ def pack(from_dir, run_path, out, count, resize, seed, options) -> None:
     """
     if (from_dir is None) == (run_path is None):
         raise click.UsageError("give exactly one of --from-dir and --run")
+    from toolkit.pack import sigterm_as_sigint
+
+    with sigterm_as_sigint("pack"):
+        _pack(from_dir, run_path, out, count, resize, seed, options)
+    if count != IMAGE_COUNT:
+        click.echo(f"warning: {out} holds {count:,} images: not a valid submission (the rules ask for {IMAGE_COUNT:,})")
+
+
+def _pack(from_dir, run_path, out, count, resize, seed, options) -> None:
     if from_dir is not None:
         if options:
             raise click.UsageError("--option applies to --run only")
