@@ -640,10 +640,12 @@ def bundle(out, kernel_id, budget, accelerator, model, options, metric_dataset) 
     from pathlib import Path
 
     from toolkit.kaggle.bundle import BundleConfig, write_bundle
+    from toolkit.kaggle.kernels import KAGGLE_SESSION_LIMIT_S
     from toolkit.train.budget import parse_budget
 
     try:
-        parse_budget(budget)
+        if parse_budget(budget) > KAGGLE_SESSION_LIMIT_S:
+            raise click.BadParameter(f"{budget} is over Kaggle's limit of 9h for a kernel run", param_hint="'--budget'")
         result = write_bundle(
             BundleConfig(
                 out=Path(out),
