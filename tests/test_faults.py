@@ -643,3 +643,22 @@ def test_a_failed_pack_removes_the_folders_it_made(tmp_path):
     result = invoke("pack", "--from-dir", photos, "--out", tmp_path / "new" / "deeper" / "images.zip", "--count", "1")
     assert result.exit_code == 1, result.output
     assert not (tmp_path / "new").exists()
+
+
+def test_pack_says_which_checkpoint_it_packs_when_the_newest_is_damaged(tiny_run, tmp_path, caplog):
+    caplog.set_level("WARNING", logger="dogkit")
+    record = latest(tiny_run.path)
+    part = tiny_run.path / "checkpoints" / record["parts"]["coach"]
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    result = invoke("pack", "--run", tiny_run.path, "--out", tmp_path / "images.zip", "--count", "100")
+    assert result.exit_code == 0, result.output
+    assert f"packing the checkpoint before it (number {record['number'] - 1})" in caplog.text
+    assert "resuming" not in caplog.text
+
+
+def test_resume_of_a_run_folder_that_does_not_exist_is_refused(tmp_path, cache):
+    missing = tmp_path / "no-such-run"
+    result = invoke("train", "--data", cache, "--run", missing, "--budget", "600", "--resume")
+    assert result.exit_code == 2
+    assert f"{missing}: no such run folder to resume; drop --resume to start one" in one_line(result.output)
+    assert not missing.exists()

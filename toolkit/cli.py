@@ -307,6 +307,11 @@ def train(ctx, data, run_path, budget, resume, model, options, seed, batch_size,
     from toolkit.train.loop import train as run_train
     from toolkit.train.runs import RunFolder
 
+    if resume and not Path(run_path).exists():
+        raise click.BadParameter(
+            f"{run_path}: no such run folder to resume; drop --resume to start one", param_hint="'--run'"
+        )
+
     run = RunFolder(run_path)
     if resume and run.exists():  # what the run was made with, unless given
         saved = run.read_config()

@@ -262,9 +262,10 @@ class RunFolder:
                     path.unlink()
         return written
 
-    def load_checkpoint(self, verify: bool = True) -> Checkpoint | None:
+    def load_checkpoint(self, verify: bool = True, use: str = "resuming from") -> Checkpoint | None:
         """The latest checkpoint, its parts opened for reading (and, with ``verify``, their CRCs
-        checked); the one before it when the latest is damaged (said in the log); None when none.
+        checked); the one before it when the latest is damaged (said in the log, with ``use``: what
+        is done with it); None when none.
 
         Raises:
             DogkitError: damaged, with no sound checkpoint before it (the file named, with what to do).
@@ -290,9 +291,7 @@ class RunFolder:
                 problems.append(str(exc))
                 continue
             if problems:
-                log.warning(
-                    "warning: %s; resuming from the checkpoint before it (number %s)", problems[0], record["number"]
-                )
+                log.warning("warning: %s; %s the checkpoint before it (number %s)", problems[0], use, record["number"])
                 self._latest_damaged = True
             return Checkpoint(position=record.get("position", {}), parts=parts, files=dict(record["parts"]))
         if problems:
