@@ -3,13 +3,14 @@
 Imports only numpy and Pillow, so checking a zip is instant.
 """
 
-from .files import atomic_path, check_writable
+from .files import atomic_path, check_writable, target_problem
 from .png import encode_png
 from .rules import IMAGE_COUNT, IMAGE_SHAPE, IMAGE_SIZE
 from .validator import Problem, ValidationReport, validate_zip
 from .writer import SubmissionError, check_image, member_name, write_images_zip
 
 __all__ = [
+    "target_problem",
     "IMAGE_COUNT",
     "IMAGE_SHAPE",
     "IMAGE_SIZE",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,33 @@ def check_writable(folder: str | os.PathLike) -> Path:
         with contextlib.suppress(OSError):
             probe.unlink()
     return folder
+
+
+def target_problem(path: str | os.PathLike, folder: bool = False) -> str | None:
+    """Why dogkit must not write ``path`` (None: it may): an output is a regular file (a folder when
+    ``folder``) or absent, under folders, never a device, FIFO or socket replaced by a rename."""
+    import stat
+
+    if str(path) == "":
+        return "an empty path"
+    target = Path(path)
+    for parent in reversed(target.parents):
+        if parent.exists() and not parent.is_dir():
+            return f"{parent} is not a folder"
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be examined ({exc.strerror or exc})"
+    if folder and not stat.S_ISDIR(mode):
+        return "exists and is not a folder"
+    if not folder and not stat.S_ISREG(mode):
+        kinds = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+                 (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))  # fmt: skip
+        kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+        return f"is {kind}; dogkit only writes regular files and never replaces anything else"
+    return None
 
 
 def _naming(exc: OSError, tmp: Path, target: Path) -> OSError:
@@ -65,8 +93,11 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
             about no file, names ``path``.
     """
     target = Path(path)
+    created = [folder for folder in reversed(target.parents) if not folder.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    done = False
     try:
         yield tmp
         if tmp.exists():
@@ -76,8 +107,28 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
             os.replace(tmp, target)
             if durable:
                 fsync_folder(target.parent)
+        done = True
     except OSError as exc:
         raise _naming(exc, tmp, target) from None
     finally:
         with contextlib.suppress(OSError):  # on a read-only folder this fails too: the cause above must show
             tmp.unlink()
+        if not done:  # a failed write leaves no folders it made behind (rmdir: only empty ones)
+            for folder in reversed(created):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+
+def _remove_orphans(target: Path) -> None:
+    """Remove temporary files of ``target`` left by processes that no longer run (killed by SIGKILL)."""
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        pid = leftover.name[len(target.name) + 2 : -len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        except (PermissionError, OverflowError, OSError):
+            continue  # alive under another user, or no such process number

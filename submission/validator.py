@@ -146,7 +146,9 @@ def validate_zip(
                     progress(1)
                 continue
             report.image_count += 1
-            if "/" in name.strip("/") or "\\" in name:
+            if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+                add(Problem(name, "absolute path", "absolute path (members must be plain file names)"))
+            elif "/" in name.strip("/") or "\\" in name:
                 add(Problem(name, "nested path", "nested path (members must sit at the top level)"))
             if not name.lower().endswith(".png"):
                 add(Problem(name, "name", "name does not end in .png"))
@@ -163,6 +165,8 @@ def validate_zip(
                 add(Problem(name, "corrupt", f"corrupted member ({exc})"))
             except (zlib.error, OSError, EOFError, NotImplementedError) as exc:
                 add(Problem(name, "corrupt", f"corrupted member, cannot be read ({exc})"))
+            except RuntimeError as exc:  # zipfile's "File ... is encrypted, password required"
+                add(Problem(name, "encrypted", f"encrypted member, cannot be read ({exc})"))
             else:
                 problems, pixels = _image_problems(name, data)
                 report.problems.extend(problems)

@@ -83,6 +83,7 @@ def smallest_budget(*train_args, pin=None) -> str:
 def one_line(output: str) -> str:
     """The last line of a command's output, which says what went wrong; never a traceback."""
     assert "Traceback" not in output, output
+    assert "dogkit: internal error" not in output, output  # a fault reached the last line of defence
     return [line for line in output.strip().splitlines() if line.strip()][-1]
 
 

@@ -134,3 +134,36 @@ def test_pack_output_is_identical_for_identical_input(tmp_path):
     run("pack", "--from-dir", str(folder), "--out", str(tmp_path / "b.zip"), "--count", "8")
     assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
     assert np.frombuffer((tmp_path / "a.zip").read_bytes()[:4], np.uint8).tolist() == [80, 75, 3, 4]
+
+
+def _crash(*args, **kwargs):
+    raise ZeroDivisionError("a bug")
+
+
+def test_an_unexpected_exception_is_one_line_exit_70_and_a_saved_traceback(tmp_path, monkeypatch):
+    import submission
+
+    monkeypatch.setattr(submission, "validate_zip", _crash)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.delenv("DOGKIT_DEBUG", raising=False)
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    result = CliRunner().invoke(cli, ["check", str(tmp_path / "x.zip")])
+    assert result.exit_code == 70
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("dogkit: internal error: ZeroDivisionError: a bug (traceback and command in ")
+    assert "Traceback" not in result.output
+    saved = list(tmp_path.glob("dogkit-crash-*.txt"))
+    assert len(saved) == 1 and str(saved[0]) in line
+    text = saved[0].read_text()
+    assert "command: dogkit" in text and "ZeroDivisionError: a bug" in text and "Traceback" in text
+
+
+def test_dogkit_debug_shows_the_traceback(tmp_path, monkeypatch):
+    import submission
+
+    monkeypatch.setattr(submission, "validate_zip", _crash)
+    monkeypatch.setenv("DOGKIT_DEBUG", "1")
+    result = CliRunner().invoke(cli, ["check", str(tmp_path / "x.zip")])
+    assert isinstance(result.exception, ZeroDivisionError)

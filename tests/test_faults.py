@@ -462,6 +462,19 @@ def test_a_malformed_kaggle_json_is_named(fake_kaggle, tmp_path):
     result = invoke("fetch", "--dest", tmp_path)
     assert result.exit_code == 1 and f"{path}: malformed" in one_line(result.output)
 
+    path.write_bytes(b"\xff\xfe{")
+    result = invoke("fetch", "--dest", tmp_path)
+    assert result.exit_code == 1 and f"{path}: malformed (not UTF-8" in one_line(result.output)
+
+
+def test_an_access_token_that_is_not_text_is_named(fake_kaggle, tmp_path, monkeypatch):
+    token = Path(os.environ["HOME"]) / ".kaggle" / "access_token"
+    token.parent.mkdir(parents=True, exist_ok=True)
+    token.write_bytes(b"\xff\xfe\x00token")
+    result = invoke("fetch", "--dest", tmp_path)
+    assert result.exit_code == 1 and f"{token}: malformed access token" in one_line(result.output)
+    assert not any(tmp_path.iterdir())
+
 
 @pytest.mark.parametrize("kernel_id", ["bad owner/dogkit-kernel", "-/dogkit-kernel", "own.er/dogkit-kernel"])
 def test_kernel_ids_with_an_impossible_owner_are_refused(tmp_path, kernel_id):
@@ -516,3 +529,136 @@ def test_a_signal_while_training_starts_is_one_line_and_leaves_no_run(tmp_path, 
     ]
     assert "stopping after this step" not in stderr  # no step is under way: one line says it all
     assert not run.exists() and not (tmp_path / "i.zip").exists()
+
+
+def test_a_bad_value_in_a_runs_config_json_is_named_by_pack_and_resume(tiny_run, tmp_path):
+    config_path = tiny_run.path / "config.json"
+    config = json.loads(config_path.read_text())
+    config["model_config"]["bottleneck"] = 100
+    config_path.write_text(json.dumps(config))
+    before = sorted(p.name for p in tiny_run.path.rglob("*"))
+    packed = invoke("pack", "--run", tiny_run.path, "--out", tmp_path / "images.zip")
+    line = one_line(packed.output)
+    assert packed.exit_code == 1 and f"{config_path}: model_config:" in line and "bottleneck" in line, line
+    assert not (tmp_path / "images.zip").exists()
+    resumed = invoke("train", "--data", tiny_run.cache, "--run", tiny_run.path, "--resume", "--budget", "600")
+    line = one_line(resumed.output)
+    assert resumed.exit_code == 1 and f"{config_path}: model_config:" in line and "bottleneck" in line, line
+    assert sorted(p.name for p in tiny_run.path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "char device", "empty", "file as folder"])
+def test_outputs_that_are_not_ours_to_replace_are_refused_before_any_work(tmp_path, kind):
+    import socket
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    if kind == "fifo":
+        out = tmp_path / "fifo"
+        os.mkfifo(out)
+    elif kind == "socket":
+        out = tmp_path / "sock"
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(out))
+    elif kind == "char device":
+        out = Path("/dev/null")
+    elif kind == "empty":
+        out = ""
+    else:
+        (tmp_path / "afile").write_text("mine")
+        out = tmp_path / "afile" / "images.zip"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for command in (["pack", "--from-dir", photos], ["prepare", "--src", photos]):
+        result = invoke(*command, "--out", out)
+        line = one_line(result.output)
+        assert result.exit_code == 2 and "Invalid value for '--out'" in line, line
+        expected = {"fifo": "is a FIFO", "socket": "is a socket", "char device": "is a character device",
+                    "empty": "an empty path", "file as folder": f"{tmp_path / 'afile'} is not a folder"}  # fmt: skip
+        assert expected[kind] in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert Path("/dev/null").is_char_device()
+    if kind == "file as folder":
+        assert (tmp_path / "afile").read_text() == "mine"
+
+
+@pytest.mark.parametrize("command", ["bundle", "demo"])
+def test_a_file_where_an_output_folder_goes_is_refused(tmp_path, command):
+    (tmp_path / "afile").write_text("mine")
+    result = invoke(command, "--out", tmp_path / "afile" / "sub")
+    assert result.exit_code == 2 and f"{tmp_path / 'afile'} is not a folder" in one_line(result.output)
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+@pytest.fixture(scope="module")
+def many_photos(tmp_path_factory):
+    """10,000 PNG files (the same image) for a pack that takes long enough to be signalled."""
+    folder = tmp_path_factory.mktemp("many")
+    from submission import encode_png
+
+    data = encode_png(varied_images(1, seed=5)[0])
+    for k in range(10_000):
+        (folder / f"{k:05d}.png").write_bytes(data)
+    return folder
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signalled_pack_removes_its_temporary_file_and_keeps_the_old_zip(tmp_path, many_photos, signum):
+    out = tmp_path / "images.zip"
+    out.write_bytes(b"the old zip")
+    pack = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "pack", "--from-dir", str(many_photos), "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    tmp = tmp_path / f".images.zip.{pack.pid}.tmp"
+    deadline = time.monotonic() + 120
+    while not tmp.exists() and pack.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pack.poll() is None, "the pack ended before it could be signalled"
+    pack.send_signal(signum)
+    _, stderr = pack.communicate(timeout=120)
+    assert pack.returncode == 128 + signum
+    assert one_line(stderr).startswith("dogkit:") and signal.Signals(signum).name in one_line(stderr)
+    assert out.read_bytes() == b"the old zip"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images.zip"]
+
+
+def test_a_killed_packs_temporary_file_is_removed_by_the_next_pack(tmp_path, images64):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k, image in enumerate(images64[:10]):
+        (photos / f"{k}.png").write_bytes(__import__("submission").encode_png(image))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / f".images.zip.{int(dead.stdout)}.tmp"
+    orphan.write_bytes(b"half a zip")
+    result = invoke("pack", "--from-dir", photos, "--out", tmp_path / "images.zip", "--count", "10")
+    assert result.exit_code == 0, result.output
+    assert not orphan.exists()
+    assert "not a valid submission (the rules ask for 10,000)" in result.output
+
+
+def test_a_failed_pack_removes_the_folders_it_made(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(b"not an image")
+    result = invoke("pack", "--from-dir", photos, "--out", tmp_path / "new" / "deeper" / "images.zip", "--count", "1")
+    assert result.exit_code == 1, result.output
+    assert not (tmp_path / "new").exists()
+
+
+def test_pack_says_which_checkpoint_it_packs_when_the_newest_is_damaged(tiny_run, tmp_path, caplog):
+    caplog.set_level("WARNING", logger="dogkit")
+    record = latest(tiny_run.path)
+    part = tiny_run.path / "checkpoints" / record["parts"]["coach"]
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    result = invoke("pack", "--run", tiny_run.path, "--out", tmp_path / "images.zip", "--count", "100")
+    assert result.exit_code == 0, result.output
+    assert f"packing the checkpoint before it (number {record['number'] - 1})" in caplog.text
+    assert "resuming" not in caplog.text
+
+
+def test_resume_of_a_run_folder_that_does_not_exist_is_refused(tmp_path, cache):
+    missing = tmp_path / "no-such-run"
+    result = invoke("train", "--data", cache, "--run", missing, "--budget", "600", "--resume")
+    assert result.exit_code == 2
+    assert f"{missing}: no such run folder to resume; drop --resume to start one" in one_line(result.output)
+    assert not missing.exists()

@@ -472,3 +472,11 @@ def test_submission_refusals_are_one_line(fake_kaggle, kernel_dir, good_zip, sta
     result = invoke("submit", "--kernel", KERNEL, "--version", "1", "-m", "x")
     assert result.exit_code == 1 and expected in one_line(result.output)
     assert fake_kaggle.key not in result.output
+
+
+@pytest.mark.parametrize("budget", ["10h", "9h1m"])
+def test_bundle_refuses_a_budget_over_kaggles_limit(tmp_path, budget):
+    result = invoke("bundle", "--out", tmp_path / "k", "--kernel-id", KERNEL, "--budget", budget)
+    assert result.exit_code == 2
+    assert f"{budget} is over Kaggle's limit of 9h for a kernel run" in one_line(result.output)
+    assert not (tmp_path / "k").exists()

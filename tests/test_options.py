@@ -124,8 +124,10 @@ def test_bool_false_words(word):
         ("bottleneck", "1e4", "option bottleneck: expected an integer, got '1e4'"),
         ("memorize", "every", "option memorize: expected an integer or all, got 'every'"),
         ("memorize", "none", "option memorize: expected an integer or all, got 'none'"),
-        ("mix", "lots", "option mix: expected a number, got 'lots'"),
-        ("mix", "nan", "option mix: expected a number, got 'nan'"),
+        ("mix", "lots", "option mix: expected a finite number, got 'lots'"),
+        ("mix", "nan", "option mix: expected a finite number, got 'nan'"),
+        ("mix", "inf", "option mix: expected a finite number, got 'inf'"),
+        ("mix", "-inf", "option mix: expected a finite number, got '-inf'"),
         ("mix", "1.5", "option mix: must be between 0 and 1, got 1.5"),
         ("mix", "-0.1", "option mix: must be between 0 and 1, got -0.1"),
         ("memorize", "0", "option memorize: must be at least 1, got 0"),
@@ -218,7 +220,7 @@ def test_check_values_on_json():
         ({"bottleneck": True}, "option bottleneck: expected an integer, got True"),
         ({"bottleneck": None}, "option bottleneck: expected an integer, got None"),
         ({"mix": 1.5}, "option mix: must be between 0 and 1, got 1.5"),
-        ({"mix": "0.5"}, "option mix: expected a number, got '0.5'"),
+        ({"mix": "0.5"}, "option mix: expected a finite number, got '0.5'"),
         ({"augment": 1}, "option augment: expected true or false (or yes/no, on/off, 1/0), got 1"),
         ({"precision": "fp16"}, "option precision: must be one of auto, float32, bfloat16, got 'fp16'"),
         ({"channels": [1, 0]}, "option channels: each value must be at least 1, got 0"),
@@ -367,3 +369,23 @@ def test_parse_assignments_refuses_a_single_string():
 def test_imports_no_heavy_modules():
     code = "import toolkit.train.options, sys; assert not {'numpy','click','tensorflow'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+
+
+def test_an_infinite_float_value_is_refused_by_check_values():
+    with pytest.raises(OptionError, match=r"^option mix: expected a finite number, got inf$"):
+        check_values(ToyConfig, {"mix": float("inf")})
+
+
+def test_the_cli_refuses_an_infinite_learning_rate_and_a_negative_seed(tmp_path):
+    from tests.conftest import invoke
+
+    data = tmp_path / "crops.npz"
+    data.write_bytes(b"")
+    result = invoke("train", "--data", data, "--run", tmp_path / "run", "--option", "learning_rate=inf",
+                    "--model", "dcgan")  # fmt: skip
+    assert result.exit_code == 1, result.output  # the option layer's refusals exit 1, as before
+    assert "option learning_rate: expected a finite number, got 'inf'" in result.output
+    for command in (["train", "--data", data, "--run", tmp_path / "r2"], ["pack", "--run", tmp_path]):
+        result = invoke(*command, "--seed", "-1")
+        assert result.exit_code == 2 and "Invalid value for '--seed'" in result.output, result.output
+    assert not (tmp_path / "run").exists() and not (tmp_path / "r2").exists()

@@ -337,3 +337,50 @@ def test_a_folder_without_competition_data_needs_center_crops(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DogkitError, match="neither the competition's data nor any image file"):
         prepare(PrepareConfig(src=tmp_path / "empty", out=tmp_path / "c.npz", crop="center"))
+
+
+def test_an_infinite_coordinate_is_a_malformed_annotation_not_an_abort(tmp_path, photos):
+    ps = list(photos[:4])
+    bad = ps[1]
+    infinite = voc_xml(bad).replace(f"<xmin>{bad.boxes[0].xmin}</xmin>", "<xmin>inf</xmin>", 1)
+    assert "<xmin>inf</xmin>" in infinite
+    with pytest.raises(ValueError):
+        parse_annotation(infinite.encode())
+    src = write_dataset(tmp_path / "in", ps, annotations={bad.photo_id: infinite})
+    result = prepare(PrepareConfig(src=src, out=tmp_path / "c.npz", workers=1))
+    assert result.report.skipped == {"malformed annotation": 1}
+    assert bad.photo_id + ".jpg" not in list(load_crops(result.out)["sources"])
+
+
+def test_a_fifo_among_the_photos_is_skipped_and_counted_not_waited_on(tmp_path, photos):
+    import signal
+
+    src = write_dataset(tmp_path / "in", photos[:4], "flat")
+    victim = next((src / "all-dogs").glob("*.jpg"))
+    victim.unlink()
+    os.mkfifo(victim)
+
+    def hung(signum, frame):
+        raise AssertionError("prepare waited on the FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(120)
+    try:
+        result = prepare(PrepareConfig(src=src, out=tmp_path / "c.npz", workers=1))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert result.report.skipped == {"not a regular file (FIFO, device or socket)": 1}
+    assert victim.name not in list(load_crops(result.out)["sources"])
+
+
+def test_workers_are_capped_by_the_work_and_the_cores_and_the_lowering_is_said(caplog):
+    from toolkit.data.prepare import MAX_WORKERS, _worker_count
+
+    cores = os.cpu_count() or 1
+    with caplog.at_level("WARNING", logger="dogkit"):
+        assert _worker_count(1000, 2) == 2
+    assert "prepare: 2 worker processes, not 1000" in caplog.text
+    assert _worker_count(1000, 10_000) == min(4 * cores, MAX_WORKERS) <= 64
+    assert _worker_count(0, 1) == 1
+    assert _worker_count(3, 100) == 3

@@ -157,3 +157,32 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path, good_members):
 def test_writer_output_passes_validation(tmp_path):
     images = varied_images(COUNT, seed=9)
     assert validate_zip(write_images_zip(images, tmp_path / "w.zip", count=COUNT), count=COUNT).ok
+
+
+def encrypt_flag(path, member_index=0):
+    """Mark one member of the zip at ``path`` as encrypted (bit 0 of its general purpose flags, in the
+    central directory, which zipfile trusts) without encrypting it."""
+    data = bytearray(path.read_bytes())
+    at = -1
+    for _ in range(member_index + 1):
+        at = data.index(b"PK\x01\x02", at + 1)
+    data[at + 8] |= 0x01
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_encrypted_member_is_a_listed_problem(tmp_path, good_members):
+    path = encrypt_flag(make_zip(tmp_path / "enc.zip", good_members), member_index=2)
+    report = validate_zip(path, COUNT)
+    assert [(p.member, p.kind) for p in report.problems] == [("00002.png", "encrypted")]
+
+
+def test_absolute_member_name_is_a_listed_problem(tmp_path, good_members):
+    members = [("/00031.png" if name == "00031.png" else name, data) for name, data in good_members]
+    with zipfile.ZipFile(tmp_path / "abs.zip", "w") as archive:
+        for name, data in members:
+            info = zipfile.ZipInfo("placeholder")
+            info.filename = name  # ZipInfo() strips a leading "/"; a hostile zip need not
+            archive.writestr(info, data)
+    report = validate_zip(tmp_path / "abs.zip", COUNT)
+    assert [(p.member, p.kind) for p in report.problems] == [("/00031.png", "absolute path")]

@@ -15,11 +15,13 @@ from collections.abc import Iterator
 
 import click
 
+from submission.rules import IMAGE_COUNT
 from toolkit import __version__
 from toolkit.competition import COMPETITION
 from toolkit.errors import DogkitError, Interrupted
 from toolkit.kaggle.metadata import ACCELERATORS, DEFAULT_ACCELERATOR
 from toolkit.models import DEFAULT_MODEL
+from toolkit.train.options import SEED_MAX
 
 
 class _Group(click.Group):
@@ -46,6 +48,12 @@ class _Group(click.Group):
         except OSError as exc:  # disk full, read-only or missing folders: the file and the reason, one line
             where = exc.filename or "dogkit"
             raise click.ClickException(f"{where}: {exc.strerror or exc}") from None
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug: one line, the traceback kept in a file (DOGKIT_DEBUG=1 shows it)
+            from toolkit.crash import report_internal_error
+
+            sys.exit(report_internal_error(exc))
 
 
 @contextlib.contextmanager
@@ -98,6 +106,22 @@ def fetch(competition: str, dest: str, force: bool) -> None:
         click.echo(f"{result.folder} is already complete ({size}); nothing to do (--force downloads again)")
 
 
+def _output(folder: bool = False):
+    """A callback refusing an output path that dogkit must not write (see ``submission.target_problem``)."""
+
+    def check(ctx, param, value):
+        from submission import target_problem
+
+        problem = None if value is None else target_problem(value, folder)
+        if problem:
+            raise click.BadParameter(f"{value!r}: {problem}", ctx, param)
+        return value
+
+    return check
+
+
+_SEED = click.IntRange(0, SEED_MAX)  # what NumPy and TensorFlow accept
+
 _count_option = click.option(
     "--count",
     type=click.IntRange(min=1),
@@ -121,7 +145,9 @@ def _counts(counts: dict[str, int]) -> str:
     help="Competition data folder in any of its layouts (zipped or extracted); with --crop center, any "
     "folder of images [env DOGKIT_DATA].",
 )
-@click.option("--out", type=click.Path(dir_okay=False), default="data/dogs64.npz", show_default=True)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), callback=_output(), default="data/dogs64.npz", show_default=True
+)
 @click.option(
     "--crop",
     type=click.Choice(["bbox", "center"]),
@@ -228,6 +254,7 @@ def _parse_options(model: str, items, sampling_only: bool = False, **flags) -> d
     "--run",
     "run_path",
     type=click.Path(file_okay=False),
+    callback=_output(True),
     default="runs/memorizer",
     show_default=True,
     help="Run folder: config, checkpoints, history, samples, TensorBoard logs.",
@@ -247,7 +274,7 @@ def _parse_options(model: str, items, sampling_only: bool = False, **flags) -> d
     help="The model to train, listed with their options below [default: memorizer; with --resume, the run's].",
 )
 @_option_option
-@click.option("--seed", type=int, default=None, help="The model's seed option [default: the model's, 0].")
+@click.option("--seed", type=_SEED, default=None, help="The model's seed option [default: the model's, 0].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="The model's batch_size option.")
 @click.option(
     "--strategy",
@@ -279,6 +306,11 @@ def train(ctx, data, run_path, budget, resume, model, options, seed, batch_size,
     from toolkit.train.loop import TrainConfig
     from toolkit.train.loop import train as run_train
     from toolkit.train.runs import RunFolder
+
+    if resume and not Path(run_path).exists():
+        raise click.BadParameter(
+            f"{run_path}: no such run folder to resume; drop --resume to start one", param_hint="'--run'"
+        )
 
     run = RunFolder(run_path)
     if resume and run.exists():  # what the run was made with, unless given
@@ -328,10 +360,17 @@ def train(ctx, data, run_path, budget, resume, model, options, seed, batch_size,
     type=click.Path(exists=True, file_okay=False),
     help="Run folder of a trained model: generate the images from it.",
 )
-@click.option("--out", type=click.Path(dir_okay=False), default="images.zip", show_default=True, help="Zip to write.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    callback=_output(),
+    default="images.zip",
+    show_default=True,
+    help="Zip to write.",
+)
 @_count_option
 @click.option("--resize", is_flag=True, help="With --from-dir: resize images that are not 64x64 (Lanczos).")
-@click.option("--seed", type=int, default=None, help="With --run: sampling seed [default: the run's].")
+@click.option("--seed", type=_SEED, default=None, help="With --run: sampling seed [default: the run's].")
 @click.option(
     "--option",
     "options",
@@ -347,6 +386,15 @@ def pack(from_dir, run_path, out, count, resize, seed, options) -> None:
     """
     if (from_dir is None) == (run_path is None):
         raise click.UsageError("give exactly one of --from-dir and --run")
+    from toolkit.pack import sigterm_as_sigint
+
+    with sigterm_as_sigint("pack"):
+        _pack(from_dir, run_path, out, count, resize, seed, options)
+    if count != IMAGE_COUNT:
+        click.echo(f"warning: {out} holds {count:,} images: not a valid submission (the rules ask for {IMAGE_COUNT:,})")
+
+
+def _pack(from_dir, run_path, out, count, resize, seed, options) -> None:
     if from_dir is not None:
         if options:
             raise click.UsageError("--option applies to --run only")
@@ -462,7 +510,7 @@ def score(zip_path, reference, inception, features, cache_dir, as_json, count) -
 
 @cli.command()
 @click.argument("run_path", metavar="RUN", type=click.Path(exists=True, file_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False), default="training.gif", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), callback=_output(), default="training.gif", show_default=True)
 @click.option(
     "--fps", type=click.FloatRange(min=0.1, max=50), default=2.0, show_default=True, help="Frames per second."
 )
@@ -492,12 +540,13 @@ def timelapse(run_path, out, fps) -> None:
 @click.option(
     "--work",
     type=click.Path(file_okay=False),
+    callback=_output(True),
     default="work",
     show_default=True,
     help="Folder for the crop cache and the run.",
 )
 @click.option("--budget", default="8h30m", show_default=True, callback=_budget, help="Time for the whole job.")
-@click.option("--out", type=click.Path(dir_okay=False), default="images.zip", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), callback=_output(), default="images.zip", show_default=True)
 @click.option(
     "--inception",
     type=click.Path(exists=True, dir_okay=False),
@@ -541,7 +590,7 @@ def _echo_score(score: dict | None) -> None:
 
 
 @cli.command()
-@click.option("--out", type=click.Path(file_okay=False), default="demo", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), callback=_output(True), default="demo", show_default=True)
 @click.option(
     "--budget",
     default=None,
@@ -581,7 +630,9 @@ def _default_kernel_id(model: str) -> str:
 
 
 @cli.command(cls=_ModelHelp)
-@click.option("--out", type=click.Path(file_okay=False), default="build/kernel", show_default=True)
+@click.option(
+    "--out", type=click.Path(file_okay=False), callback=_output(True), default="build/kernel", show_default=True
+)
 @click.option("--kernel-id", default=None, help="OWNER/SLUG on Kaggle [default: the signed-in user's dogkit-MODEL].")
 @click.option("--budget", default="8h30m", show_default=True, help="Time for the whole kernel run (Kaggle allows 9h).")
 @click.option(
@@ -604,10 +655,12 @@ def bundle(out, kernel_id, budget, accelerator, model, options, metric_dataset) 
     from pathlib import Path
 
     from toolkit.kaggle.bundle import BundleConfig, write_bundle
+    from toolkit.kaggle.kernels import KAGGLE_SESSION_LIMIT_S
     from toolkit.train.budget import parse_budget
 
     try:
-        parse_budget(budget)
+        if parse_budget(budget) > KAGGLE_SESSION_LIMIT_S:
+            raise click.BadParameter(f"{budget} is over Kaggle's limit of 9h for a kernel run", param_hint="'--budget'")
         result = write_bundle(
             BundleConfig(
                 out=Path(out),

@@ -9,7 +9,9 @@ the photos in ``all-dogs/`` or ``all-dogs/all-dogs/`` and the annotations in ``A
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,10 @@ class FileSet:
         return f"{len(self.names)} files in {self.root}{' (zip)' if self.in_zip else ''}"
 
 
+class NotRegularFile(OSError):
+    """A name among the inputs that is a FIFO, device or socket: never read (it could block forever)."""
+
+
 class FileReader:
     """Reads bytes of a ``FileSet``'s files; keeps one zip handle open. One per process."""
 
@@ -46,7 +52,16 @@ class FileReader:
     def read(self, name: str) -> bytes:
         if self._zip is not None:
             return self._zip.read(name)
-        return (self.files.root / name).read_bytes()
+        path = self.files.root / name
+        # O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever; no effect on a regular file
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise NotRegularFile(errno.EINVAL, "not a regular file (a FIFO, device or socket)", str(path))
+            with os.fdopen(descriptor, "rb", closefd=False) as handle:
+                return handle.read()
+        finally:
+            os.close(descriptor)
 
     def close(self) -> None:
         if self._zip is not None:

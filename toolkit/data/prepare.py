@@ -21,6 +21,7 @@ import collections
 import contextlib
 import io
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -42,6 +43,7 @@ from toolkit.data.discovery import (
     CompetitionData,
     FileReader,
     FileSet,
+    NotRegularFile,
     find_competition_data,
     find_images,
 )
@@ -50,6 +52,11 @@ from toolkit.visuals import image_grid
 
 CROP_MODES = ("bbox", "center")
 _CHUNK = 32  # photos per task sent to a worker
+MAX_WORKERS = 64  # past this, processes cost more to start than they save
+MAX_WORKERS_PER_CORE = 4  # processes per core worth having while others wait on the disk
+
+log = logging.getLogger("dogkit")
+NOT_REGULAR = "not a regular file (FIFO, device or socket)"
 
 
 @dataclass(frozen=True)
@@ -137,7 +144,7 @@ def parse_annotation(data: bytes) -> list[tuple[int, int, int, int]]:
         boxes = []
         for node in root.iter("bndbox"):
             boxes.append(tuple(int(float(node.findtext(k))) for k in ("xmin", "ymin", "xmax", "ymax")))
-    except (ET.ParseError, TypeError, ValueError) as exc:
+    except (ET.ParseError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf)
         raise AnnotationError(str(exc)) from exc
     if not boxes:
         raise AnnotationError("no <bndbox> in the file")
@@ -221,6 +228,9 @@ def _process_chunk(bounds: tuple[int, int]) -> _ChunkResult:
             except AnnotationError:
                 result.skipped["malformed annotation"] += 1
                 continue
+            except NotRegularFile:
+                result.skipped[NOT_REGULAR] += 1
+                continue
             result.boxes += len(boxes)
         try:
             data = _Worker.read(job.photos, photo_name)
@@ -241,6 +251,9 @@ def _process_chunk(bounds: tuple[int, int]) -> _ChunkResult:
             if not squares:
                 continue
             image, scale = _decode_rgb(image, min(s[2] - s[0] for s in squares), job.draft_margin, result)
+        except NotRegularFile:
+            result.skipped[NOT_REGULAR] += 1
+            continue
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             result.skipped["unreadable photo (corrupt or truncated)"] += 1
             continue
@@ -369,10 +382,26 @@ def prepare(
     return _write_outputs(config, crops, crop_breeds, sources, report, started)
 
 
+def _worker_count(requested: int, chunks: int) -> int:
+    """Worker processes for ``chunks`` chunks of work: the request (0: one per core), but never more than
+    there is work, than MAX_WORKERS_PER_CORE per core, or than MAX_WORKERS; a lowered request is said."""
+    cores = os.cpu_count() or 1
+    limit = max(1, min(chunks, MAX_WORKERS_PER_CORE * cores, MAX_WORKERS))
+    if not requested:
+        return min(cores, limit)
+    if requested > limit:
+        log.warning(
+            "prepare: %d worker processes, not %d (%d chunks of %d photos, %d cores, at most %d)",
+            limit, requested, chunks, _CHUNK, cores, MAX_WORKERS,
+        )  # fmt: skip
+        return limit
+    return requested
+
+
 def _crop_in_chunks(job: _Job, workers: int, progress: Callable[[int], object] | None) -> list[_ChunkResult]:
     """Every item of ``job`` cropped, chunk by chunk, in this process or spread over ``workers``."""
     chunks = [(i, min(i + _CHUNK, len(job.items))) for i in range(0, len(job.items), _CHUNK)]
-    workers = workers or os.cpu_count() or 1
+    workers = _worker_count(workers, len(chunks))
     pool = None
     if workers == 1 or len(chunks) == 1:
         _Worker.start(job)

@@ -91,10 +91,27 @@ def _access_token_source() -> str | None:
     with contextlib.redirect_stdout(io.StringIO()):
         from kagglesdk.kaggle_env import get_access_token_from_env
 
-    token, source = get_access_token_from_env()
+    try:
+        token, source = get_access_token_from_env()
+    except (UnicodeDecodeError, ValueError, OSError) as exc:  # a token file of raw bytes, a NUL in the variable
+        raise DogkitError(
+            f"{_token_file()}: malformed access token, cannot be read ({type(exc).__name__}); "
+            "generate a new one at https://www.kaggle.com/settings"
+        ) from None
     if not token:
         return None
     return "~/.kaggle/access_token" if source == "access_token" else source
+
+
+def _token_file() -> str:
+    """The file (or variable) the client reads its access token from, in the client's order."""
+    variable = os.environ.get("KAGGLE_API_TOKEN")
+    if variable:
+        return variable if "\0" not in variable and Path(variable).exists() else "KAGGLE_API_TOKEN"
+    for name in ("~/.kaggle/access_token", "~/.kaggle/access_token.txt"):
+        if Path(os.path.expanduser(name)).exists():
+            return str(Path(os.path.expanduser(name)))
+    return "~/.kaggle/access_token"
 
 
 def connect():
@@ -142,6 +159,8 @@ def _check_kaggle_json(path: Path) -> None:
         return
     except OSError as exc:
         raise DogkitError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise DogkitError(f"{path}: malformed (not UTF-8 text); download it again") from None
     try:
         content = json.loads(text)
     except ValueError as exc:

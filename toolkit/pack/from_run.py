@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +57,10 @@ def load_sampler(run_path: str | os.PathLike, entry=None) -> LoadedSampler:
             raise DogkitError(f"{run.path}: unknown model {model!r} in {run.config_path.name}")
         entry = models.get(model)
     config_class = entry.config_class()
-    names = {f.name for f in fields(config_class)}
-    model_config = config_class(**{k: v for k, v in config.get("model_config", {}).items() if k in names})
-    checkpoint = run.load_checkpoint(verify=False)  # truncation still shows; a full CRC pass would read GBs
+    model_config = config_class(**run.saved_model_config(config_class))
+    checkpoint = run.load_checkpoint(
+        verify=False, use="packing"
+    )  # truncation still shows; a full CRC pass would read GBs
     if checkpoint is None:
         raise DogkitError(f"{run.path}: no trained generator yet (no checkpoint); run `dogkit train`")
     try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,7 @@ def resolve_model_config(config_class, run: RunFolder, resume: bool, given: dict
     clashes = config_differences({k: saved.get(k) for k in given}, given)
     if clashes:
         raise DogkitError(f"{run.path}: the run was made with other options: " + "; ".join(clashes))
-    names = {f.name for f in fields(config_class)}
-    return _build_config(config_class, {**{k: v for k, v in saved.items() if k in names}, **given})
+    return _build_config(config_class, {**run.saved_model_config(config_class), **given})
 
 
 def _build_config(config_class, values: dict[str, Any]):

@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 _METADATA_KEY = "dogkit.option"
+SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (np.random.seed, under keras.utils.set_random_seed) takes 0..2**32-1
 _KINDS = {int: "int", float: "float", bool: "bool", str: "str"}
 _INTS = "int,..."  # the type name of tuple[int, ...]
 _NUMERIC = ("int", "float", _INTS)
@@ -47,7 +48,7 @@ _TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 _FALSE_WORDS = frozenset({"false", "no", "off", "0"})
 _EXPECTED = {
     "int": "an integer",
-    "float": "a number",
+    "float": "a finite number",
     "bool": "true or false (or yes/no, on/off, 1/0)",
     "str": "a string",
     _INTS: "comma-separated integers such as 1,2,4",
@@ -380,8 +381,8 @@ def _parse_int(word: str) -> int:
 
 
 def _parse_float(word: str) -> float:
-    value = float(word)  # takes "0.7", "1e-4", "3", "inf"
-    if math.isnan(value):  # NaN would slip through every range check
+    value = float(word)  # takes "0.7", "1e-4", "3"
+    if not math.isfinite(value):  # NaN slips through every range check; no option means infinity
         raise ValueError(word)
     return value
 
@@ -417,7 +418,7 @@ def _check(spec: OptionSpec, value):
         if _is_int(value):
             return _check_limits(spec, int(value))
     elif spec.kind == "float":
-        if isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
             return _check_limits(spec, float(value))
     elif isinstance(value, (list, tuple)) and value and all(_is_int(v) for v in value):  # kind int,...
         return _check_limits(spec, tuple(int(v) for v in value))

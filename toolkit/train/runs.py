@@ -122,6 +122,23 @@ class RunFolder:
             )
         return config
 
+    def saved_model_config(self, config_class) -> dict[str, Any]:
+        """The options in config.json's model_config that ``config_class`` has, each checked.
+
+        Raises:
+            DogkitError: a value the option refuses (hand-edited, or another version's), naming config.json.
+        """
+        from toolkit.train.options import check_values
+
+        saved = self.read_config()["model_config"]
+        names = {f.name for f in fields(config_class)}
+        try:
+            values = check_values(config_class, {k: v for k, v in saved.items() if k in names})
+            config_class(**values)
+        except (TypeError, ValueError) as exc:  # OptionError is a ValueError
+            raise DogkitError(f"{self.config_path}: model_config: {exc}") from None
+        return values
+
     # ------------------------------------------------------------------ one writer at a time
 
     @contextlib.contextmanager
@@ -245,9 +262,10 @@ class RunFolder:
                     path.unlink()
         return written
 
-    def load_checkpoint(self, verify: bool = True) -> Checkpoint | None:
+    def load_checkpoint(self, verify: bool = True, use: str = "resuming from") -> Checkpoint | None:
         """The latest checkpoint, its parts opened for reading (and, with ``verify``, their CRCs
-        checked); the one before it when the latest is damaged (said in the log); None when none.
+        checked); the one before it when the latest is damaged (said in the log, with ``use``: what
+        is done with it); None when none.
 
         Raises:
             DogkitError: damaged, with no sound checkpoint before it (the file named, with what to do).
@@ -273,9 +291,7 @@ class RunFolder:
                 problems.append(str(exc))
                 continue
             if problems:
-                log.warning(
-                    "warning: %s; resuming from the checkpoint before it (number %s)", problems[0], record["number"]
-                )
+                log.warning("warning: %s; %s the checkpoint before it (number %s)", problems[0], use, record["number"])
                 self._latest_damaged = True
             return Checkpoint(position=record.get("position", {}), parts=parts, files=dict(record["parts"]))
         if problems:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from toolkit.train.options import option
+from toolkit.train.options import SEED_MAX, option
 
 PRECISIONS = ("auto", "float32", "mixed_float16")
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's operations (applied in the policy's order)
@@ -57,7 +57,9 @@ class BigganConfig:
         sampling=True,
     )
     precision: str = option("auto", "mixed_float16 (auto: on GPUs) or float32 (auto: elsewhere)", choices=PRECISIONS)
-    seed: int = option(0, "seeds the initial networks, the batches, the noise and the augmentations")
+    seed: int = option(
+        0, "seeds the initial networks, the batches, the noise and the augmentations", minimum=0, maximum=SEED_MAX
+    )
 
     def __post_init__(self):
         if self.epochs is not None and self.epochs < 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from toolkit.train.options import option
+from toolkit.train.options import SEED_MAX, option
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class DcganConfig:
     beta_1: float = option(0.9, "Adam's beta_1", minimum=0, maximum=1)
     flip: bool = option(False, "random horizontal flips of the training crops (p 0.5)")
     dropout: float = option(0.3, "discriminator dropout (dcgan only)", minimum=0, maximum=1)
-    seed: int = option(0, "seeds the initial networks, the batches and the noise")
+    seed: int = option(0, "seeds the initial networks, the batches and the noise", minimum=0, maximum=SEED_MAX)
 
     def __post_init__(self):
         if self.epochs < 0 or self.batch_size < 1:

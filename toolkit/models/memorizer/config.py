@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from toolkit.train.options import option
+from toolkit.train.options import SEED_MAX, option
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 
@@ -35,7 +35,9 @@ class MemorizerConfig:
         "generator convolutions: bfloat16 (auto: on CPUs with AMX, about 2x faster) or float32",
         choices=PRECISIONS,
     )
-    seed: int = option(0, "seeds the memorized subset, the batches and the initial networks")
+    seed: int = option(
+        0, "seeds the memorized subset, the batches and the initial networks", minimum=0, maximum=SEED_MAX
+    )
 
     def __post_init__(self):
         if self.bottleneck <= 0 or self.bottleneck % 64:
