@@ -50,6 +50,13 @@ def test_the_readme_names_the_versions_the_kernel_is_tested_on():
     assert {name.lower(): version for name, version in named.items() if name != "Python"} == pins(), line
 
 
+def test_setup_cfg_floors_are_the_tested_pins():
+    setup = (ROOT / "setup.cfg").read_text()
+    floors = dict(re.findall(r"^\s+([a-z]+)>=([\d.]+)\s*$", setup, flags=re.MULTILINE))
+    pinned = pins()
+    assert {name: floors.get(name) for name in FLOORED} == {name: pinned[name] for name in FLOORED}
+
+
 @needs_kaggle_python
 def test_the_pinned_environment_has_the_pins_and_no_dogkit(tmp_path):
     names = {"tensorflow": "tensorflow", "keras": "keras", "numpy": "numpy", "pillow": "PIL"}
