@@ -81,6 +81,9 @@ def test_pack_from_a_run_is_valid_and_seeded(tiny_run, tmp_path):
     for name, args in (("a", ["--seed", 1]), ("b", ["--seed", 1, "--option", "mix=0.7"]), ("c", ["--seed", 2])):
         result = invoke("pack", "--run", run, "--out", tmp_path / f"{name}.zip", "--count", 300, *args)
         assert result.exit_code == 0, result.output
+        estimate = result.output.splitlines()[0]  # before it starts, from the pace measured when it trained
+        assert estimate.startswith(f"generating and packing 300 images from {run}: about "), estimate
+        assert "images/s, measured where it trained)" in estimate, estimate
         outputs[name] = (tmp_path / f"{name}.zip").read_bytes()
     assert validate_zip(tmp_path / "a.zip", count=300).ok
     assert outputs["a"] == outputs["b"]  # the run's own mix, given or not
