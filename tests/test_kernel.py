@@ -47,7 +47,7 @@ def photos():
     return make_photos(40, seed=21)
 
 
-def run_kernel(script, input_root, working, tmp_path, budget=BUDGET_S):
+def run_kernel(script, input_root, working, tmp_path, budget=BUDGET_S, python=sys.executable):
     empty = tmp_path / "empty"
     empty.mkdir()
     env = {
@@ -63,7 +63,7 @@ def run_kernel(script, input_root, working, tmp_path, budget=BUDGET_S):
         HOME=str(tmp_path / "home"),
     )
     return subprocess.run(
-        [sys.executable, "-I", "-c", OFFLINE, str(script)],
+        [python, "-I", "-c", OFFLINE, str(script)],
         cwd=empty,
         env=env,
         capture_output=True,

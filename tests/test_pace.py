@@ -57,6 +57,17 @@ def test_a_count_of_whole_batches_has_no_tail(tmp_path):
     assert pace.seconds() == pytest.approx(1.75 + 2 * 0.25)
 
 
+def test_a_recorded_pace_estimates_packing_another_count(tmp_path):
+    clock = FakeClock()
+    sampler = TimedSampler(clock, first=5.0, steady=1.0, tail=0.5)
+    pace = measure_pack_pace(lambda: sampler, 10_000, tmp_path, np.zeros((1, 64, 64, 3), np.uint8), clock=clock)
+    pace = PackPace.from_dict({**pace.to_dict(), "finish_s": 2.0})  # as timing.json keeps it
+    assert pace.for_count(10_000) == pace
+    whole = pace.for_count(512)  # two full batches, no smaller last one, a 512/10,000 share of closing
+    assert whole.seconds() == pytest.approx(4.0 + 2 * 1.0 + 2.0 * 512 / 10_000)
+    assert whole.for_count(300).tail_s == pytest.approx(4.0 + 44 / 256)  # no tail measured: traced as the first
+
+
 def test_standins_are_the_slower_to_encode_of_sharp_crops_and_blurred_blends():
     noise = np.random.default_rng(0).integers(0, 256, size=(40, 64, 64, 3), dtype=np.uint8)
     standins = standin_images(noise, count=16)

@@ -81,6 +81,9 @@ def test_pack_from_a_run_is_valid_and_seeded(tiny_run, tmp_path):
     for name, args in (("a", ["--seed", 1]), ("b", ["--seed", 1, "--option", "mix=0.7"]), ("c", ["--seed", 2])):
         result = invoke("pack", "--run", run, "--out", tmp_path / f"{name}.zip", "--count", 300, *args)
         assert result.exit_code == 0, result.output
+        estimate = result.output.splitlines()[0]  # before it starts, from the pace measured when it trained
+        assert estimate.startswith(f"generating and packing 300 images from {run}: about "), estimate
+        assert "images/s, measured where it trained)" in estimate, estimate
         outputs[name] = (tmp_path / f"{name}.zip").read_bytes()
     assert validate_zip(tmp_path / "a.zip", count=300).ok
     assert outputs["a"] == outputs["b"]  # the run's own mix, given or not
@@ -410,7 +413,7 @@ def test_auto_strategy_times_mirrored_against_one_device_and_falls_back_from_a_t
 def test_a_tpu_is_recognised_by_its_device_files_or_the_environment(tmp_path, monkeypatch):
     from toolkit.train.distribute import _tpu_present
 
-    for name in ("TPU_NAME", "TPU_ACCELERATOR_TYPE", "COLAB_TPU_ADDR"):
+    for name in ("TPU_NAME", "TPU_ACCELERATOR_TYPE", "COLAB_TPU_ADDR", "ISTPUVM"):
         monkeypatch.delenv(name, raising=False)
     dev = tmp_path / "dev"
     (dev / "vfio").mkdir(parents=True)
@@ -421,5 +424,10 @@ def test_a_tpu_is_recognised_by_its_device_files_or_the_environment(tmp_path, mo
     (dev / "vfio" / "0").unlink()
     (dev / "accel0").touch()  # TPU v2-v4
     assert _tpu_present(dev)
+    monkeypatch.setenv("ISTPUVM", "0")
+    assert not _tpu_present(tmp_path / "no-dev")
+    monkeypatch.setenv("ISTPUVM", "1")  # Kaggle's TPU image
+    assert _tpu_present(tmp_path / "no-dev")
+    monkeypatch.delenv("ISTPUVM")
     monkeypatch.setenv("TPU_ACCELERATOR_TYPE", "v5litepod-8")
     assert _tpu_present(tmp_path / "no-dev")

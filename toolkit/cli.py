@@ -407,11 +407,12 @@ def _pack(from_dir, run_path, out, count, resize, seed, options) -> None:
         ]
         click.echo(f"wrote {result.path}: {result.count} PNG images" + (f" ({', '.join(notes)})" if notes else ""))
         return
-    from toolkit.pack.from_run import pack_run
+    from toolkit.pack.from_run import pack_estimate, pack_run
     from toolkit.train.runs import RunFolder
 
     model = RunFolder(run_path).read_config().get("model", "")
     parsed = _parse_options(model, options, sampling_only=True) if options else {}
+    click.echo(pack_estimate(run_path, count))
     with progress_bar(count, "generate") as update:
         result = pack_run(run_path, out, count, options=parsed, seed=seed, progress=update)
     if not result.trained:

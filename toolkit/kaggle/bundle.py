@@ -129,8 +129,9 @@ _TEMPLATE = '''\
 
 Runs dogkit's pipeline (prepare, train, pack{score}) on the competition's data within {budget}
 and writes /kaggle/working/images.zip. dogkit's own code travels inside this file, in the zip
-below; the script needs only the packages of Kaggle's Python image (TensorFlow >= 2.16 with
-Keras 3, NumPy, Pillow, SciPy) and no internet. Do not edit: run `dogkit bundle` again instead.
+below; the script needs only packages of Kaggle's Python image (TensorFlow with Keras 3, NumPy,
+Pillow, tqdm; h5py to read a metric model saved as .h5; tested on the versions pinned in dogkit's
+kernel/kaggle-image.txt) and no internet. Do not edit: run `dogkit bundle` again instead.
 """
 
 import time

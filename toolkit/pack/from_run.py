@@ -87,6 +87,20 @@ def generated_images(sampler, count: int, seed: int, options: dict[str, Any]) ->
         index += len(images)
 
 
+def pack_estimate(run_path: str | os.PathLike, count: int) -> str:
+    """What ``dogkit pack --run`` is about to do and how long it should take, from the pace the run
+    measured on the machine that trained it."""
+    from toolkit.train.budget import format_seconds
+    from toolkit.train.pace import PackPace
+
+    doing = f"generating and packing {count:,} images from {run_path}"
+    try:
+        pace = PackPace.from_dict(RunFolder(run_path).read_timing()["pack"]).for_count(count)
+    except (KeyError, TypeError):
+        return f"{doing}: its timing.json holds no measured pace, so no estimate"
+    return f"{doing}: about {format_seconds(pace.seconds())} ({pace.describe()}, measured where it trained)"
+
+
 def pack_run(
     run_path: str | os.PathLike,
     out: str | os.PathLike,

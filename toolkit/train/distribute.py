@@ -48,9 +48,11 @@ def _tpu_strategy():
 
 
 def _tpu_present(dev: Path = Path("/dev")) -> bool:
-    """A TPU is attached: named in the environment, or its chips are device files (``accelN`` on
-    v2-v4 machines; numbered VFIO groups on v5e and later, Kaggle's TpuV5E8)."""
+    """A TPU is attached: named in the environment (Kaggle's TPU image sets ``ISTPUVM=1``), or its chips
+    are device files (``accelN`` on v2-v4 machines; numbered VFIO groups on v5e and later, Kaggle's TpuV5E8)."""
     if any(os.environ.get(name) for name in ("TPU_NAME", "TPU_ACCELERATOR_TYPE", "COLAB_TPU_ADDR")):
+        return True
+    if os.environ.get("ISTPUVM") == "1":
         return True
     with contextlib.suppress(OSError):
         return (dev / "accel0").exists() or any(p.name.isdigit() for p in (dev / "vfio").iterdir())

@@ -26,7 +26,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +68,18 @@ class PackPace:
 
     def to_dict(self) -> dict[str, float]:
         return {**asdict(self), "estimate_s": self.seconds()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, float]) -> PackPace:
+        """The pace ``to_dict`` recorded (a run's timing.json ``pack``)."""
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+    def for_count(self, count: int) -> PackPace:
+        """The same pace for packing ``count`` images. A last, smaller batch is traced again: when the
+        trial had none, it costs what the first batch's tracing did."""
+        rest = count % self.batch
+        tail_s = 0.0 if not rest else self.tail_s or self.warmup_s + self.batch_s * rest / self.batch
+        return replace(self, count=count, tail_s=tail_s, finish_s=self.finish_s * count / self.count)
 
 
 def _s(seconds: float) -> str:
