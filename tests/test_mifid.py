@@ -17,6 +17,7 @@ from toolkit.metric.mifid import (
     frechet_distance,
     memorization_distance,
     mifid,
+    nearest_reference,
 )
 
 RTOL = 1e-9
@@ -377,3 +378,41 @@ def test_signed_2048_wide_features_match_reference():
     gen = rng.standard_normal((200, 2048)).astype(np.float32)
     ref = np.vstack([gen[:50] * 1.001, rng.standard_normal((300, 2048)).astype(np.float32)])
     assert memorization_distance(gen, ref) == pytest.approx(reference_distance(gen, ref), rel=RTOL)
+
+
+def dense_nearest(gen, ref):
+    """Per generated row: the argmin and min of the dense float64 1 - |cos| matrix."""
+    g = gen / np.linalg.norm(gen, axis=1, keepdims=True)
+    r = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    distance = 1.0 - np.abs(g @ r.T)
+    return distance.argmin(axis=1), distance.min(axis=1)
+
+
+@pytest.mark.parametrize("nonnegative", [True, False])
+def test_nearest_reference_gives_each_rows_argmin_and_the_same_d(nonnegative):
+    rng = np.random.default_rng(21)
+    ref = rng.standard_normal((300, 64))
+    ref = np.abs(ref) if nonnegative else ref
+    gen = np.vstack(
+        [
+            ref[[5, 250, 17]] * 1.5,
+            np.abs(rng.standard_normal((50, 64))) if nonnegative else rng.standard_normal((50, 64)),
+        ]
+    )
+    distances, indices = nearest_reference(gen, ref, chunk_size=16)
+    want_index, want_distance = dense_nearest(gen, ref)
+    np.testing.assert_array_equal(indices, want_index)
+    np.testing.assert_allclose(distances, want_distance, atol=1e-12)
+    assert list(indices[:3]) == [5, 250, 17]
+    assert float(distances.mean()) == memorization_distance(gen, ref, chunk_size=16)
+
+
+def test_nearest_reference_numbers_rows_as_given_when_zero_sum_rows_are_left_out(monkeypatch):
+    ref = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    gen = np.array([[0.0, 2.0, 2.1], [0.0, 0.0, 0.0], [3.0, 0.1, 0.0]])
+    distances, indices = nearest_reference(gen, ref)
+    assert list(indices) == [3, -1, 1]
+    assert np.isnan(distances[1]) and distances[0] < 1e-3 and distances[2] < 1e-3
+    # the dense path (rows with too many candidates) names the same rows
+    monkeypatch.setattr(mifid_module, "_MAX_CANDIDATES_PER_ROW", 0)
+    assert list(nearest_reference(gen, ref)[1]) == [3, -1, 1]

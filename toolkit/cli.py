@@ -510,6 +510,41 @@ def score(zip_path, reference, inception, features, cache_dir, as_json, count) -
 
 
 @cli.command()
+@click.argument("zip_path", metavar="ZIP", type=click.Path(dir_okay=False))
+@click.option("--train", type=click.Path(dir_okay=False), required=True, help="Crop cache (.npz) of `dogkit prepare`.")
+@click.option(
+    "--features",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Inception graph .pb or Keras weights [default: found as `dogkit score` finds them].",
+)
+@click.option("--out", type=click.Path(dir_okay=False), default="inspect.png", show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write per-image JSON.")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None, help="Feature cache folder.")
+@_count_option
+def inspect(zip_path, train, features, out, json_path, cache_dir, count) -> None:
+    """Show what MiFID's memorization penalty sees: each image's nearest training crop."""
+    from pathlib import Path
+
+    from toolkit.metric.inspection import InspectConfig, inspect_zip, write_json
+    from toolkit.metric.inspection_sheet import write_sheet
+
+    config = InspectConfig(
+        zip_path=Path(zip_path),
+        train=Path(train),
+        features=Path(features) if features else None,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+        count=count,
+    )
+    found, images, crops = inspect_zip(config, progress=lambda total, desc: progress_bar(total, desc))
+    for line in found.lines():
+        click.echo(line)
+    click.echo(f"wrote {write_sheet(found, images, crops, out)}")
+    if json_path:
+        click.echo(f"wrote {write_json(found, json_path)}")
+
+
+@cli.command()
 @click.argument("run_path", metavar="RUN", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), callback=_output(), default="training.gif", show_default=True)
 @click.option(

@@ -319,19 +319,25 @@ def _candidates(
     return rows, cols, dense
 
 
-def _dense_max_abs_cos(gen64: np.ndarray, ref: _UnitReference) -> np.ndarray:
-    """Per generated row, the float64 max over all reference rows of |cos| (for degenerate rows)."""
+def _dense_max_abs_cos(gen64: np.ndarray, ref: _UnitReference) -> tuple[np.ndarray, np.ndarray]:
+    """Per generated row, the float64 max over all reference rows of |cos| and its first argmax
+    (for degenerate rows)."""
     best = np.zeros(gen64.shape[0])
+    index = np.zeros(gen64.shape[0], dtype=np.int64)
     for start in range(0, ref.features.shape[0], _STATS_BLOCK):
-        block = ref.unit64(slice(start, start + _STATS_BLOCK))
-        np.maximum(best, np.abs(gen64 @ block.T).max(axis=1), out=best)
-    return best
+        block = np.abs(gen64 @ ref.unit64(slice(start, start + _STATS_BLOCK)).T)
+        block_best = block.max(axis=1)
+        better = block_best > best
+        index[better] = start + block.argmax(axis=1)[better]
+        np.maximum(best, block_best, out=best)
+    return best, index
 
 
-def _chunk_min_distance(
+def _chunk_nearest(
     gen64: np.ndarray, ref: _UnitReference, window: float, product: np.ndarray, mask: np.ndarray
-) -> np.ndarray:
-    """min over reference rows of 1 - |cos|, in float64, for each row of the normalized ``gen64``.
+) -> tuple[np.ndarray, np.ndarray]:
+    """min over reference rows of 1 - |cos|, in float64, for each row of the normalized ``gen64``,
+    and the (first) reference row reaching it: (distances, indices into ``ref``'s rows).
 
     ``product`` (float32) and ``mask`` (bool) are (>= rows, n_ref) scratch buffers reused across
     chunks, so that no chunk faults in 100 MB of fresh pages.
@@ -344,8 +350,9 @@ def _chunk_min_distance(
     rows, cols, dense = _candidates(cos32, window, nonnegative, mask[:m])
 
     best = np.empty(m)  # max |cos| per row, float64
+    index = np.empty(m, dtype=np.int64)
     if dense.any():
-        best[dense] = _dense_max_abs_cos(gen64[dense], ref)
+        best[dense], index[dense] = _dense_max_abs_cos(gen64[dense], ref)
     cos64 = np.empty(rows.shape[0])
     for start in range(0, rows.shape[0], _PAIR_BATCH):
         r = rows[start : start + _PAIR_BATCH]
@@ -354,8 +361,15 @@ def _chunk_min_distance(
         cos64[start : start + _PAIR_BATCH] = np.einsum("ij,ij->i", gen64[r], ref.features[c]) / ref.norms[c]
     if rows.shape[0]:
         starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])  # rows come sorted from flatnonzero
-        best[rows[starts]] = np.maximum.reduceat(np.abs(cos64), starts)
-    return 1.0 - best
+        abs64 = np.abs(cos64)
+        row_best = np.maximum.reduceat(abs64, starts)
+        best[rows[starts]] = row_best
+        # the first candidate of each row equal to its row's maximum (columns are ascending per row)
+        segment = np.repeat(np.arange(starts.shape[0]), np.diff(np.r_[starts, rows.shape[0]]))
+        hits = np.flatnonzero(abs64 == row_best[segment])
+        first = hits[np.r_[True, segment[hits[1:]] != segment[hits[:-1]]]]
+        index[rows[first]] = cols[first]
+    return 1.0 - best, index
 
 
 def _check_chunk_size(chunk_size) -> None:
@@ -390,6 +404,21 @@ def memorization_distance(gen_features, ref_features, chunk_size: int = 1024) ->
         TypeError: non-numeric features. ValueError: not 2-D, different widths, no non-zero row,
             NaN or infinite values, chunk_size < 1.
     """
+    distances, indices = nearest_reference(gen_features, ref_features, chunk_size)
+    return float(distances[indices >= 0].mean())
+
+
+def nearest_reference(gen_features, ref_features, chunk_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Per generated row, its memorization distance (min over reference rows of 1 - |cos|) and
+    the reference row reaching it: what ``memorization_distance`` averages, with the same numerics.
+
+    Args and Raises: as ``memorization_distance``.
+
+    Returns:
+        (distances, indices): (n_gen,) float64 and (n_gen,) int64, indices into ``ref_features``'
+        rows (the first of equally near ones). A generated row whose feature sum is zero (left
+        out of d) has distance NaN and index -1; zero-sum reference rows are never nearest.
+    """
     gen = _as_features(gen_features, "gen_features")
     ref = _as_features(ref_features, "ref_features")
     if gen.shape[1] != ref.shape[1]:
@@ -397,21 +426,35 @@ def memorization_distance(gen_features, ref_features, chunk_size: int = 1024) ->
             f"gen_features and ref_features must have the same feature width, got {gen.shape[1]} and {ref.shape[1]}"
         )
     _check_chunk_size(chunk_size)
-    gen = _nonzero_rows(gen, "gen_features")
-    ref = _nonzero_rows(ref, "ref_features")
+    gen_kept = _nonzero_rows(gen, "gen_features")
+    ref_kept = _nonzero_rows(ref, "ref_features")
 
-    unit_ref = _UnitReference.build(ref, "ref_features")
+    unit_ref = _UnitReference.build(ref_kept, "ref_features")
     window = 2.0 * float32_cosine_error_bound(gen.shape[1])
 
-    rows = min(chunk_size, gen.shape[0])
-    product = np.empty((rows, ref.shape[0]), dtype=np.float32)
-    mask = np.empty((rows, ref.shape[0]), dtype=bool)
-    distances = np.empty(gen.shape[0])
-    for start in range(0, gen.shape[0], chunk_size):
+    rows = min(chunk_size, gen_kept.shape[0])
+    product = np.empty((rows, ref_kept.shape[0]), dtype=np.float32)
+    mask = np.empty((rows, ref_kept.shape[0]), dtype=bool)
+    distances = np.empty(gen_kept.shape[0])
+    indices = np.empty(gen_kept.shape[0], dtype=np.int64)
+    for start in range(0, gen_kept.shape[0], chunk_size):
         stop = start + chunk_size
-        gen64, _ = _unit_rows(gen[start:stop], "gen_features")
-        distances[start:stop] = _chunk_min_distance(gen64, unit_ref, window, product, mask)
-    return float(distances.mean())
+        gen64, _ = _unit_rows(gen_kept[start:stop], "gen_features")
+        distances[start:stop], indices[start:stop] = _chunk_nearest(gen64, unit_ref, window, product, mask)
+    if ref_kept.shape[0] != ref.shape[0]:  # back to the caller's reference row numbers
+        indices = _kept_rows(ref)[indices]
+    if gen_kept.shape[0] == gen.shape[0]:
+        return distances, indices
+    kept = _kept_rows(gen)
+    all_distances = np.full(gen.shape[0], np.nan)
+    all_indices = np.full(gen.shape[0], -1, dtype=np.int64)
+    all_distances[kept], all_indices[kept] = distances, indices
+    return all_distances, all_indices
+
+
+def _kept_rows(features: np.ndarray) -> np.ndarray:
+    """Row numbers of the rows ``_nonzero_rows`` keeps."""
+    return np.flatnonzero(features.sum(axis=1, dtype=np.float64) != 0)
 
 
 # ---------------------------------------------------------------------------------------------
