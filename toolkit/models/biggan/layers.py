@@ -15,6 +15,9 @@ normalised kernel is cast to the layer's compute dtype.
 from __future__ import annotations
 
 from toolkit.backend import keras, tf
+from toolkit.models.coarse import conv_pool, upsample_conv
+
+RESAMPLE = (None, "up", "pool")  # SNConv2D's: none, nearest x2 before, 2x2 average pool after
 
 U_NAME = "sn_u"  # the name of every spectral norm's persistent vector
 
@@ -101,13 +104,20 @@ class SNDense(SpectralLayer):
 
 
 class SNConv2D(SpectralLayer):
-    """A stride-1, "same"-padded convolution with a spectrally normalised kernel (kh, kw, in, out)."""
+    """A stride-1, "same"-padded convolution with a spectrally normalised kernel (kh, kw, in, out).
 
-    def __init__(self, filters: int, kernel_size: int, use_bias: bool = True, **kwargs):
+    ``resample`` "up" convolves the nearest x2 upsampling of its input, "pool" average-pools its output
+    2x2; both computed on the coarse grid (toolkit.models.coarse) from the same kernel.
+    """
+
+    def __init__(self, filters: int, kernel_size: int, use_bias: bool = True, resample: str | None = None, **kwargs):
         super().__init__(**kwargs)
+        if resample not in RESAMPLE:
+            raise ValueError(f"resample must be one of {RESAMPLE}, got {resample!r}")
         self.filters = filters
         self.kernel_size = kernel_size
         self.use_bias = use_bias
+        self.resample = resample
 
     def build(self, input_shape):
         k = self.kernel_size
@@ -116,11 +126,24 @@ class SNConv2D(SpectralLayer):
             self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
 
     def call(self, inputs, training=False):
-        out = tf.nn.conv2d(inputs, self.normalized_kernel(training), strides=1, padding="SAME")
+        kernel = self.normalized_kernel(training)
+        if self.resample == "up":
+            out = upsample_conv(inputs, kernel)
+        elif self.resample == "pool":
+            out = conv_pool(inputs, kernel)
+        else:
+            out = tf.nn.conv2d(inputs, kernel, strides=1, padding="SAME")
         return out + self.bias if self.use_bias else out
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.filters)
+        b, h, w, _ = input_shape
+        scale = {"up": 2.0, "pool": 0.5}.get(self.resample, 1.0)
+        if scale != 1.0:
+            h, w = (None if h is None else int(h * scale)), (None if w is None else int(w * scale))
+        return (b, h, w, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "resample": self.resample}
 
 
 class SNEmbedding(SpectralLayer):

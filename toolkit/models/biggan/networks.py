@@ -31,6 +31,7 @@ from toolkit.models.biggan.layers import (
     SNDense,
     SNEmbedding,
 )
+from toolkit.models.coarse import downsample_mean, upsample_nearest
 
 G_MULTIPLIERS = (16, 8, 4, 2, 1)  # generator channels / ch at 4, 8, 16, 32, 64 pixels
 D_MULTIPLIERS = (1, 2, 4, 8, 16)  # discriminator channels / ch after each block (32, 16, 8, 4, 4 pixels)
@@ -39,26 +40,28 @@ BN_MOMENTUM = 0.9  # PyTorch's 0.1, the trained generator's running statistics
 EMA_NAME = "ema_generator"  # the name of the EMA copy's model
 
 
-def _up(x):
-    """Nearest-neighbour upsampling x2 (a broadcast: quicker than tf.repeat on CPUs)."""
-    _, h, w, c = x.shape
-    x = tf.broadcast_to(x[:, :, None, :, None, :], (tf.shape(x)[0], h, 2, w, 2, c))
-    return tf.reshape(x, (-1, 2 * h, 2 * w, c))
-
-
-def _down(x):
-    return tf.nn.avg_pool2d(x, 2, 2, "VALID")
+_up = upsample_nearest
+_down = downsample_mean
 
 
 class GeneratorBlock(keras.layers.Layer):
     """BigGAN's residual up-block, called on ``[x (B, H, W, in), cond (B, c)]`` -> (B, 2H, 2W, out)."""
 
-    def __init__(self, channels_in: int, channels_out: int, momentum: float, power_iterations: bool, **kwargs):
+    def __init__(
+        self,
+        channels_in: int,
+        channels_out: int,
+        momentum: float,
+        power_iterations: bool,
+        coarse_grid: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.channels_out = channels_out
+        self.coarse_grid = coarse_grid
         sn = {"power_iterations": power_iterations, "dtype": self.dtype_policy}
         self.bn1 = ConditionalBatchNorm(channels_in, momentum, name="bn1", **sn)
-        self.conv1 = SNConv2D(channels_out, 3, name="conv1", **sn)
+        self.conv1 = SNConv2D(channels_out, 3, name="conv1", resample="up" if coarse_grid else None, **sn)
         self.bn2 = ConditionalBatchNorm(channels_out, momentum, name="bn2", **sn)
         self.conv2 = SNConv2D(channels_out, 3, name="conv2", **sn)
         self.shortcut = SNConv2D(channels_out, 1, name="shortcut", **sn)
@@ -75,11 +78,12 @@ class GeneratorBlock(keras.layers.Layer):
     def call(self, inputs, training=False):
         x, cond = inputs
         h = tf.nn.relu(self.bn1([x, cond], training=training))
-        h = self.conv1(_up(h), training=training)
+        h = self.conv1(h if self.coarse_grid else _up(h), training=training)
         h = tf.nn.relu(self.bn2([h, cond], training=training))
         h = self.conv2(h, training=training)
-        # conv1x1 then upsample: the same as BigGAN's upsample then conv1x1, on a quarter of the positions
-        return h + _up(self.shortcut(x, training=training))
+        if self.coarse_grid:  # conv1x1 then upsample: the same as BigGAN's upsample then conv1x1
+            return h + _up(self.shortcut(x, training=training))
+        return h + self.shortcut(_up(x), training=training)
 
     def compute_output_shape(self, input_shapes):
         b, h, w, _ = input_shapes[0]
@@ -89,13 +93,15 @@ class GeneratorBlock(keras.layers.Layer):
 class DiscriminatorBlock(keras.layers.Layer):
     """BigGAN's residual down-block (B, H, W, in) -> (B, H/2, W/2, out), or (B, H, W, out) without ``downsample``."""
 
-    def __init__(self, channels_out: int, downsample: bool, preactivation: bool, **kwargs):
+    def __init__(self, channels_out: int, downsample: bool, preactivation: bool, coarse_grid: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.channels_out = channels_out
         self.downsample = downsample
         self.preactivation = preactivation
+        self.coarse_grid = coarse_grid
         self.conv1 = SNConv2D(channels_out, 3, name="conv1", dtype=self.dtype_policy)
-        self.conv2 = SNConv2D(channels_out, 3, name="conv2", dtype=self.dtype_policy)
+        pool = "pool" if coarse_grid and downsample else None
+        self.conv2 = SNConv2D(channels_out, 3, name="conv2", resample=pool, dtype=self.dtype_policy)
         self.shortcut = SNConv2D(channels_out, 1, name="shortcut", dtype=self.dtype_policy)
 
     def build(self, input_shape):
@@ -109,12 +115,12 @@ class DiscriminatorBlock(keras.layers.Layer):
         h = tf.nn.relu(x) if self.preactivation else x
         h = self.conv1(h, training=training)
         h = self.conv2(tf.nn.relu(h), training=training)
-        if self.downsample:
+        if self.downsample and not self.coarse_grid:
             h = _down(h)
-        if self.preactivation:  # convolve, then pool: cheaper where the channels grow
+        if self.preactivation and not self.coarse_grid:  # BigGAN-PyTorch's order: convolve, then pool
             shortcut = self.shortcut(x, training=training)
             shortcut = _down(shortcut) if self.downsample else shortcut
-        else:  # pool the raw image first, as BigGAN does for its first block
+        else:  # pool first: the same function (both linear) on a quarter of the positions
             shortcut = self.shortcut(_down(x) if self.downsample else x, training=training)
         return h + shortcut
 
@@ -157,7 +163,9 @@ class ProjectionHead(keras.layers.Layer):
         return (input_shapes[0][0],)
 
 
-def build_generator(config: BigganConfig, classes: int, dtype: str = "float32", ema: bool = False) -> keras.Model:
+def build_generator(
+    config: BigganConfig, classes: int, dtype: str = "float32", ema: bool = False, coarse_grid: bool = True
+) -> keras.Model:
     """The generator (see the module docstring).
 
     Args:
@@ -167,6 +175,8 @@ def build_generator(config: BigganConfig, classes: int, dtype: str = "float32", 
             convolution and tanh stay float32.
         ema: Build the EMA copy: batch norms keep each training call's batch statistics (momentum 0,
             for standing statistics) and spectral norms never update their ``u``.
+        coarse_grid: Compute upsample-then-convolve on the coarse grid (the same function and
+            weights); False builds the plain formulation (the benchmark's baseline).
 
     Returns:
         A Keras model on ``[z, labels]``; its weights are in the same order for ``ema`` True and False.
@@ -185,7 +195,13 @@ def build_generator(config: BigganConfig, classes: int, dtype: str = "float32", 
     for k in range(G_BLOCKS):
         cond = keras.layers.Concatenate(dtype=dtype, name=f"cond{k + 1}")([shared, chunks[k + 1]])
         block = GeneratorBlock(
-            G_MULTIPLIERS[k] * ch, G_MULTIPLIERS[k + 1] * ch, momentum, power, name=f"block{k + 1}", dtype=dtype
+            G_MULTIPLIERS[k] * ch,
+            G_MULTIPLIERS[k + 1] * ch,
+            momentum,
+            power,
+            coarse_grid=coarse_grid,
+            name=f"block{k + 1}",
+            dtype=dtype,
         )
         h = block([h, cond])
         resolution *= 2
@@ -198,8 +214,11 @@ def build_generator(config: BigganConfig, classes: int, dtype: str = "float32", 
     return keras.Model([z, labels], images, name=EMA_NAME if ema else "generator")
 
 
-def build_discriminator(config: BigganConfig, classes: int, dtype: str = "float32") -> keras.Model:
-    """The projection discriminator (see the module docstring); its head is float32.
+def build_discriminator(
+    config: BigganConfig, classes: int, dtype: str = "float32", coarse_grid: bool = True
+) -> keras.Model:
+    """The projection discriminator (see the module docstring); its head is float32. ``coarse_grid``
+    computes convolve-then-pool as one stride-2 convolution (the same function and weights).
 
     Returns:
         A Keras model on ``[images (B, 64, 64, 3) in [-1, 1], labels (B,)]`` giving (B,) logits; its
@@ -211,7 +230,10 @@ def build_discriminator(config: BigganConfig, classes: int, dtype: str = "float3
     h, resolution = images, 64
     for k, multiplier in enumerate(D_MULTIPLIERS):
         downsample = k < len(D_MULTIPLIERS) - 1
-        h = DiscriminatorBlock(multiplier * ch, downsample, preactivation=k > 0, name=f"block{k + 1}", dtype=dtype)(h)
+        block = DiscriminatorBlock(
+            multiplier * ch, downsample, k > 0, coarse_grid=coarse_grid, name=f"block{k + 1}", dtype=dtype
+        )
+        h = block(h)
         resolution //= 2 if downsample else 1
         if resolution == ATTENTION_RESOLUTION:
             h = SelfAttention(multiplier * ch, name="attention", dtype=dtype)(h)

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from toolkit.backend import keras, tf
+from toolkit.models.coarse import UpsampleConv2D
 from toolkit.models.memorizer.config import PRECISIONS
 from toolkit.train.checkpoint import ChunkedArray
 from toolkit.train.distribute import DistributedStep, batched_forward, on_accelerator
@@ -355,12 +356,16 @@ def resolve_precision(precision: str) -> str:
     return "bfloat16" if " amx_bf16" in flags else "float32"
 
 
-def build_generator(n_codes: int, bottleneck: int = 2048, precision: str = "float32") -> keras.Model:
+def build_generator(
+    n_codes: int, bottleneck: int = 2048, precision: str = "float32", coarse_grid: bool = True
+) -> keras.Model:
     """G(code): CodeTable(bottleneck) ELU -> 8x8 -> Conv 128 -> x2 -> Conv 64 -> x2 -> Conv 32 -> x2 -> Conv 3.
 
     Output (B, 64, 64, 3) float32 in pixel units (0..255 once trained); linear last layer.
     ``precision`` bfloat16 computes the three hidden convolutions in bfloat16 (weights stay float32);
     the code table and the last convolution, whose output is in pixel units, stay in float32.
+    ``coarse_grid`` computes each x2 -> Conv on the coarse grid (toolkit.models.coarse): the same
+    function and weights; False builds the UpSampling2D + Conv2D formulation (the benchmark's baseline).
     """
     hidden = "mixed_bfloat16" if resolve_precision(precision) == "bfloat16" else "float32"
     codes = keras.Input((None,), dtype="int32", name="codes")
@@ -368,10 +373,15 @@ def build_generator(n_codes: int, bottleneck: int = 2048, precision: str = "floa
     h = CodeTable(n_codes, bottleneck, name="code_table")([codes, weights])
     h = keras.layers.Activation("elu")(h)
     h = keras.layers.Reshape((8, 8, bottleneck // 64))(h)
-    for filters in (128, 64, 32):
-        h = keras.layers.Conv2D(filters, 3, padding="same", activation="elu", dtype=hidden)(h)
-        h = keras.layers.UpSampling2D(2, dtype=hidden)(h)
-    images = keras.layers.Conv2D(3, 3, padding="same", name="rgb", dtype="float32")(h)
+    h = keras.layers.Conv2D(128, 3, padding="same", activation="elu", dtype=hidden)(h)
+    for filters, name, dtype in ((64, None, hidden), (32, None, hidden), (3, "rgb", "float32")):
+        activation = None if name == "rgb" else "elu"
+        if coarse_grid:
+            h = UpsampleConv2D(filters, 3, activation=activation, name=name, dtype=dtype)(h)
+        else:
+            h = keras.layers.UpSampling2D(2, dtype=hidden)(h)
+            h = keras.layers.Conv2D(filters, 3, padding="same", activation=activation, name=name, dtype=dtype)(h)
+    images = h
     return keras.Model([codes, weights], images, name="generator")
 
 
