@@ -8,7 +8,7 @@ import pytest
 
 from toolkit.errors import BudgetTooSmall
 from toolkit.train.budget import Deadline
-from toolkit.train.pace import TRIAL_NAME, PackPace, measure_pack_pace, process_age, standin_images
+from toolkit.train.pace import TRIAL_NAME, PackPace, PackWatch, measure_pack_pace, process_age, standin_images
 
 
 class FakeClock:
@@ -146,3 +146,38 @@ def test_the_trial_runs_through_a_real_sampler(tmp_path):
     )
     assert pace.batch == 256 and pace.batch_s > 0 and pace.tail_s > 0 and pace.seconds() > 0
     assert list(tmp_path.iterdir()) == []
+
+
+def watched_pack(planned_per_s: float, actual_per_s: float, budget_s: float, count: int = 10_000) -> list[str]:
+    """The lines a PackWatch says over a pack of ``count`` images written at ``actual_per_s``, planned at
+    ``planned_per_s``, starting as the job's budget of ``budget_s`` starts."""
+    clock = FakeClock()
+    planned = PackPace(count, 256, 0.0, 0.0, 0.0, 256 / planned_per_s, count % 256 / planned_per_s, 0.0)
+    lines: list[str] = []
+    watch = PackWatch(count, planned, Deadline(budget_s, clock.now), lines.append, clock=clock)
+    for _ in range(count):
+        clock.now += 1 / actual_per_s
+        watch.update(1)
+    return lines
+
+
+def test_packing_at_the_planned_pace_within_the_budget_says_nothing():
+    assert watched_pack(planned_per_s=1000, actual_per_s=1000, budget_s=11) == []
+    assert watched_pack(planned_per_s=1000, actual_per_s=900, budget_s=100) == []  # within a fifth of the plan
+
+
+def test_packing_slower_than_planned_says_so_once():
+    [line] = watched_pack(planned_per_s=1000, actual_per_s=400, budget_s=1000)
+    assert line.startswith("pack: slower than planned: 400 images/s against 1,000 measured before training"), line
+    assert line.endswith("about 20.0s to go"), line  # at the second check: 8,000 images left
+
+
+def test_packing_that_will_overrun_the_budget_says_by_how_much_as_soon_as_it_knows():
+    slower, overrun = watched_pack(planned_per_s=1000, actual_per_s=400, budget_s=20)
+    assert "slower than planned" in slower
+    # at 2,000 images, 5 s in: 20 s to go, so the job ends at 25 s, 5 s past its 20 s budget
+    assert overrun == (
+        "pack: at 400 images/s this job will end about 5.0s past its budget of 20.0s (at 25.0s; "
+        "the budget allows 5% over)"
+    )
+    assert watched_pack(planned_per_s=400, actual_per_s=400, budget_s=24) == []  # 25 s: within 5% over

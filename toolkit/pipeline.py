@@ -128,10 +128,17 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
 
     from toolkit.pack.from_run import pack_run
     from toolkit.progress import progress_bar
+    from toolkit.train.pace import PackWatch
 
     tick = time.monotonic()
+    watch = PackWatch(10_000, trained.pack, deadline, say)
     with progress_bar(10_000, "generate", unit="img") as bar:
-        packed = pack_run(result.run, result.out, progress=bar.update)
+
+        def progress(n: int) -> None:
+            bar.update(n)
+            watch.update(n)
+
+        packed = pack_run(result.run, result.out, progress=progress)
     result.seconds["pack"] = time.monotonic() - tick
     say(f"pack: {packed.count} images into {packed.path} in {format_seconds(result.seconds['pack'])}")
 

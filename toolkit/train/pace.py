@@ -193,3 +193,46 @@ def process_startup_seconds(fallback_start: float) -> float:
     age = process_age()
     started = time.monotonic() - age if age is not None else fallback_start
     return max(READY_AT - started, 0.0)
+
+
+SLOWER = 1.2  # packing this much slower than the pace measured before training is worth a line in the log
+OVERRUN_ALLOWED = 1.05  # a job may end within its budget plus 5% (README)
+WATCH_EVERY = 1000  # images between checks of packing's pace
+
+
+class PackWatch:
+    """Checks packing's pace as it goes (``update(n)`` after every ``n`` images written): says once
+    when it runs slower than the pace measured before training (a slower or busier machine than the
+    trial's), and once, as soon as its pace shows it, that the job will end past its budget plus 5%
+    and by how much. The pace is counted from the first check on, after the first batches' tracing."""
+
+    def __init__(self, count: int, planned: PackPace | None, deadline, say: Callable[[str], object], clock=None):
+        self.count, self.planned, self.deadline, self.say = count, planned, deadline, say
+        self.clock = clock or time.monotonic  # the deadline's clock
+        self.done = 0
+        self.first: tuple[int, float] | None = None  # (images, time) at the first check
+        self.said_slower = self.said_overrun = False
+
+    def update(self, n: int) -> None:
+        before, self.done = self.done, self.done + n
+        if before // WATCH_EVERY == self.done // WATCH_EVERY or self.done >= self.count:
+            return
+        now = self.clock()
+        if self.first is None:
+            self.first = (self.done, now)
+            return
+        rate = (self.done - self.first[0]) / max(now - self.first[1], 1e-9)
+        left_s = (self.count - self.done) / rate
+        if self.planned is not None and not self.said_slower and rate * SLOWER < self.planned.images_per_second():
+            self.said_slower = True
+            self.say(
+                f"pack: slower than planned: {rate:,.0f} images/s against {self.planned.images_per_second():,.0f} "
+                f"measured before training (a slower or busier machine); about {_s(left_s)} to go"
+            )
+        end_s = now - self.deadline.start + left_s
+        if not self.said_overrun and end_s > OVERRUN_ALLOWED * self.deadline.seconds:
+            self.said_overrun = True
+            self.say(
+                f"pack: at {rate:,.0f} images/s this job will end about {_s(end_s - self.deadline.seconds)} past "
+                f"its budget of {_s(self.deadline.seconds)} (at {_s(end_s)}; the budget allows 5% over)"
+            )
