@@ -59,7 +59,7 @@ def inspect_args(tmp_path, zip_path, crops_path, graph):
         zip_path,
         "--train",
         crops_path,
-        "--features",
+        "--inception",
         graph,
         "--out",
         tmp_path / "inspect.png",
@@ -143,5 +143,25 @@ def test_no_weights_found_says_how_to_provide_them(tmp_path, crops, monkeypatch)
     monkeypatch.setenv("DOGKIT_KAGGLE_INPUT", str(tmp_path / "input"))
     monkeypatch.setattr(features, "keras_cache_dirs", lambda: [tmp_path / "keras"])
     config = InspectConfig(zip_path=copies_zip(tmp_path, images), train=crops_path, count=COUNT)
-    with pytest.raises(DogkitError, match="no Inception weights found.*pass --features FILE"):
+    with pytest.raises(DogkitError, match="no Inception weights found.*pass --inception FILE"):
         inspect_zip(config)
+
+
+def test_features_names_another_feature_space_checked_before_any_work(tmp_path, crops):
+    import keras
+
+    crops_path, images = crops
+    inputs = keras.Input((64, 64, 3))
+    outputs = keras.layers.Dense(8)(keras.layers.GlobalAveragePooling2D()(inputs))
+    model_path = tmp_path / "space.keras"
+    keras.Model(inputs, outputs).save(model_path)
+    config = InspectConfig(zip_path=copies_zip(tmp_path, images), train=crops_path, features=model_path, count=COUNT)
+    found, _, _ = inspect_zip(config)
+    assert "space.keras" in found.extractor_description
+    assert np.all(found.distances < 1e-6)  # exact copies are copies in any feature space
+    both = InspectConfig(zip_path=tmp_path / "missing.zip", train=crops_path, features=model_path, inception=model_path)
+    with pytest.raises(DogkitError, match="two feature spaces"):
+        inspect_zip(both)
+    bad = InspectConfig(zip_path=tmp_path / "missing.zip", train=crops_path, features=tmp_path / "none.keras")
+    with pytest.raises(DogkitError, match="none.keras: --features file not found"):
+        inspect_zip(bad)

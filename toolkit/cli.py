@@ -513,16 +513,29 @@ def score(zip_path, reference, inception, features, cache_dir, as_json, count) -
 @click.argument("zip_path", metavar="ZIP", type=click.Path(dir_okay=False))
 @click.option("--train", type=click.Path(dir_okay=False), required=True, help="Crop cache (.npz) of `dogkit prepare`.")
 @click.option(
-    "--features",
+    "--inception",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Inception graph .pb or Keras weights [default: found as `dogkit score` finds them].",
+    help="Inception graph .pb or Keras InceptionV3 weights [default: found as `dogkit score` finds them].",
 )
-@click.option("--out", type=click.Path(dir_okay=False), default="inspect.png", show_default=True)
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write per-image JSON.")
+@click.option(
+    "--features",
+    type=click.Path(),
+    default=None,
+    help="Another feature space: a saved Keras model (.keras), as `dogkit score --features` takes.",
+)
+@click.option("--out", type=click.Path(dir_okay=False), callback=_output(), default="inspect.png", show_default=True)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    callback=_output(),
+    default=None,
+    help="Also write each image's nearest crop and distance as JSON.",
+)
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None, help="Feature cache folder.")
 @_count_option
-def inspect(zip_path, train, features, out, json_path, cache_dir, count) -> None:
+def inspect(zip_path, train, inception, features, out, json_path, cache_dir, count) -> None:
     """Show what MiFID's memorization penalty sees: each image's nearest training crop."""
     from pathlib import Path
 
@@ -532,6 +545,7 @@ def inspect(zip_path, train, features, out, json_path, cache_dir, count) -> None
     config = InspectConfig(
         zip_path=Path(zip_path),
         train=Path(train),
+        inception=Path(inception) if inception else None,
         features=Path(features) if features else None,
         cache_dir=Path(cache_dir) if cache_dir else None,
         count=count,

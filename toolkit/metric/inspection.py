@@ -25,7 +25,7 @@ import numpy as np
 from submission import IMAGE_COUNT, atomic_path, validate_zip
 from toolkit.data.crops import data_fingerprint, load_crops, save_npz
 from toolkit.errors import DogkitError
-from toolkit.metric.features import DEFAULT_BATCH_SIZE, FeatureExtractor, find_extractor
+from toolkit.metric.features import DEFAULT_BATCH_SIZE, FeatureExtractor, features_extractor, find_extractor
 from toolkit.metric.mifid import DEFAULT_EPS, nearest_reference
 from toolkit.metric.score import ProgressFactory, default_cache_dir, read_zip_images
 
@@ -43,7 +43,8 @@ def _no_progress(total: int, desc: str):
 class InspectConfig:
     zip_path: Path  # the submission to inspect
     train: Path  # the crop cache the model trained on
-    features: Path | None = None  # graph .pb or Keras weights; None: find_extractor's search
+    inception: Path | None = None  # graph .pb or Keras weights; None: find_extractor's search
+    features: Path | None = None  # any feature space: a saved Keras model, as `score --features`
     cache_dir: Path | None = None  # crop feature cache; None: score's (~/.cache/dogkit)
     eps: float = DEFAULT_EPS  # the competition's memorization threshold
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -186,22 +187,24 @@ def inspect_zip(
     Args:
         config: what to inspect against what.
         progress: progress bar factory, stages "check", "crops" (only when computed), "features".
-        extractor: the feature extractor; None: ``find_extractor(config.features)``.
+        extractor: the feature extractor; None: ``features_extractor(config.features)`` when given,
+            else ``find_extractor(config.inception)``.
 
     Raises:
         DogkitError: missing or invalid zip, missing or invalid crop cache, no weights found, an
             unusable weights file; each message names the file.
     """
     started = time.perf_counter()
+    if config.features is not None and config.inception is not None:
+        raise DogkitError("--features and --inception name two feature spaces; pass one")
+    owned = extractor is None
+    if extractor is None and config.features is not None:  # checked before any other work, as score does
+        extractor = features_extractor(config.features)
     stage = progress or _no_progress
     zip_path = _checked_zip(config, stage)
     crops = load_crops(config.train)["images"]
-    owned = extractor is None
     if extractor is None:
-        try:
-            extractor = find_extractor(config.features)
-        except DogkitError as exc:  # the advice names score's option; this command's is --features
-            raise DogkitError(str(exc).replace("--inception FILE", "--features FILE")) from None
+        extractor = find_extractor(config.inception)
     try:
         train_features, cache_path, reused = crop_features(
             Path(config.train), crops, extractor, config.cache_dir, config.batch_size, stage
