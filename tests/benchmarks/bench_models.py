@@ -23,13 +23,16 @@ from tests.conftest import varied_images  # noqa: E402
 from toolkit.backend import tf  # noqa: E402
 
 
-def measure(name: str, images: np.ndarray, steps: int) -> tuple[dict[str, tuple[float, int]], float]:
-    """Training images/s of each phase (after its first, compiling steps) and generated samples/s."""
+def measure(
+    name: str, images: np.ndarray, steps: int, options: dict | None = None
+) -> tuple[dict[str, tuple[float, int]], float]:
+    """Training images/s of each phase (after its first, compiling steps) and generated samples/s;
+    ``options`` override the model's default configuration."""
     from toolkit import models
     from toolkit.data.crops import TrainingData
 
     entry = models.get(name)
-    config = entry.config_class()()
+    config = entry.config_class()(**(options or {}))
     data = TrainingData(images, np.full(len(images), "x"), Path("bench"), "")
     rng = np.random.default_rng(0)
     model = entry.model_class()(config, data, tf.distribute.get_strategy(), rng, True)

@@ -81,9 +81,8 @@ class GeneratorBlock(keras.layers.Layer):
         h = self.conv1(h if self.coarse_grid else _up(h), training=training)
         h = tf.nn.relu(self.bn2([h, cond], training=training))
         h = self.conv2(h, training=training)
-        if self.coarse_grid:  # conv1x1 then upsample: the same as BigGAN's upsample then conv1x1
-            return h + _up(self.shortcut(x, training=training))
-        return h + self.shortcut(_up(x), training=training)
+        # conv1x1 then upsample: the same as BigGAN's upsample then conv1x1, on a quarter of the positions
+        return h + _up(self.shortcut(x, training=training))
 
     def compute_output_shape(self, input_shapes):
         b, h, w, _ = input_shapes[0]

@@ -398,11 +398,20 @@ class Coach:
     needs them: while the memory trains, they would only take room.
     """
 
-    def __init__(self, strategy, n_codes: int, bottleneck: int, lr: float, jit: bool, precision: str = "float32"):
+    def __init__(
+        self,
+        strategy,
+        n_codes: int,
+        bottleneck: int,
+        lr: float,
+        jit: bool,
+        precision: str = "float32",
+        coarse_grid: bool = True,
+    ):
         self.strategy = strategy
         self.n_codes = n_codes
         with strategy.scope():
-            self.generator = build_generator(n_codes, bottleneck, precision)
+            self.generator = build_generator(n_codes, bottleneck, precision, coarse_grid)
             self.optimizer = keras.optimizers.Adam(learning_rate=lr)
         self.targets: tf.Variable | None = None  # set_targets() makes it
         self._step = DistributedStep(strategy, self._replica_step, jit)
