@@ -101,7 +101,7 @@ class Inspection:
             f"memorization distance d (mean)  {self.mean_distance:.6f} (eps {self.eps:g}: {penalty})",
             f"images under eps                {self.under_threshold} of {len(self.names)}",
             f"closest image                   {self.names[closest]}: crop {self.nearest[closest]}, "
-            f"distance {self.distances[closest]:.6f}",
+            f"distance {max(self.distances[closest], 0.0):.6f}",  # float rounding can give -1e-8
             f"nearest-neighbour step          {self.nearest_seconds:.1f} s (whole command {self.seconds:.1f} s)",
         ]
 

@@ -52,7 +52,7 @@ def _draw_pairs(
         crop = inspection.nearest[index]
         if crop >= 0:
             sheet.paste(Image.fromarray(crops[crop]), (x + CELL + PAIR_GAP, y))
-            label = f"{inspection.distances[index]:.4f} #{crop}"
+            label = f"{max(inspection.distances[index], 0.0):.4f} #{crop}"  # no -0.0000 from rounding
         else:
             label = "left out (zero features)"
         draw.text((x, y + CELL + 2), label, fill="black", font=font)
