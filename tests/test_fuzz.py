@@ -143,6 +143,31 @@ def test_validator_on_changed_header_fields(base, changes):
     _check_report(bytes(data))
 
 
+def test_a_name_flagged_utf8_that_is_not_is_a_problem():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("\xe9.png", PNGS[0])  # a name outside ASCII: stored as UTF-8, flagged so
+    damaged = buffer.getvalue().replace("\xe9".encode(), b"\xff\xfe")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "submission.zip"
+        path.write_bytes(damaged)
+        report = validate_zip(path, 1)
+    assert [problem.kind for problem in report.problems] == ["zip"]
+    assert "not a readable zip archive (UnicodeDecodeError" in report.problems[0].message
+
+
+def test_a_member_with_an_empty_name_is_a_problem():
+    """zipfile cuts a name at its first NUL: "\\0.png" in the central directory is read as ""."""
+    data = _zip(["x.png"])
+    directory = data.rindex(b"PK\x01\x02")
+    data = data[:directory] + data[directory:].replace(b"x.png", b"\x00.png")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "submission.zip"
+        path.write_bytes(data)
+        report = validate_zip(path, 1)
+    assert "'': member with an empty name" in [str(problem) for problem in report.problems]
+
+
 MEMBER_NAME = st.one_of(
     st.sampled_from(["0.png", "a.PNG", "dir/", "sub/1.png", "/abs.png", "C:evil.png", "..\\x.png", "x.jpg", " "]),
     st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=40),
