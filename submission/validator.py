@@ -31,7 +31,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return self.message if self.member is None else f"{self.member}: {self.message}"
+        return self.message if self.member is None else f"{self.member or repr('')}: {self.message}"
 
 
 @dataclass
@@ -128,8 +128,10 @@ def validate_zip(
         return report
     try:
         archive = zipfile.ZipFile(report.path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        add(Problem(None, "zip", f"not a readable zip archive ({exc})"))
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError) as exc:
+        # NotImplementedError: a central directory that claims a zip version past 6.3;
+        # ValueError: a name flagged UTF-8 that is not (UnicodeDecodeError)
+        add(Problem(None, "zip", f"not a readable zip archive ({type(exc).__name__}: {exc})"))
         return report
     digests: set[bytes] = set()
     with archive:
@@ -140,12 +142,14 @@ def validate_zip(
                 add(Problem(name, "duplicate", f"duplicate name, appears {times} times"))
         for info in members:
             name = info.filename
-            if info.is_dir():
+            if name.endswith("/"):  # not info.is_dir(): it fails on an empty name
                 add(Problem(name, "directory", "directory entry (the zip must be flat)"))
                 if progress is not None:
                     progress(1)
                 continue
             report.image_count += 1
+            if not name:
+                add(Problem(name, "name", "member with an empty name"))
             if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
                 add(Problem(name, "absolute path", "absolute path (members must be plain file names)"))
             elif "/" in name.strip("/") or "\\" in name:

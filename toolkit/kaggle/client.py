@@ -107,7 +107,8 @@ def _token_file() -> str:
     """The file (or variable) the client reads its access token from, in the client's order."""
     variable = os.environ.get("KAGGLE_API_TOKEN")
     if variable:
-        return variable if "\0" not in variable and Path(variable).exists() else "KAGGLE_API_TOKEN"
+        # os.path.exists, not Path.exists: a token longer than a file name may be (ENAMETOOLONG) is no file
+        return variable if os.path.exists(variable) else "KAGGLE_API_TOKEN"
     for name in ("~/.kaggle/access_token", "~/.kaggle/access_token.txt"):
         if Path(os.path.expanduser(name)).exists():
             return str(Path(os.path.expanduser(name)))
