@@ -169,6 +169,8 @@ def validate_zip(
                 add(Problem(name, "corrupt", f"corrupted member ({exc})"))
             except (zlib.error, OSError, EOFError, NotImplementedError) as exc:
                 add(Problem(name, "corrupt", f"corrupted member, cannot be read ({exc})"))
+            except UnicodeDecodeError:  # a local header's name flagged UTF-8 that is not
+                add(Problem(name, "corrupt", "corrupted member: its local header's name is not UTF-8"))
             except RuntimeError as exc:  # zipfile's "File ... is encrypted, password required"
                 add(Problem(name, "encrypted", f"encrypted member, cannot be read ({exc})"))
             else:

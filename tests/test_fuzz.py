@@ -156,6 +156,21 @@ def test_a_name_flagged_utf8_that_is_not_is_a_problem():
     assert "not a readable zip archive (UnicodeDecodeError" in report.problems[0].message
 
 
+def test_a_local_header_name_flagged_utf8_that_is_not_is_a_problem():
+    """The central directory is sound; only the member's own header flags its name UTF-8 and holds
+    a byte that is not (zipfile decodes it when the member is opened)."""
+    data = bytearray(VALID)
+    local = data.find(b"PK\x03\x04")
+    data[local + 6 : local + 8] = struct.pack("<H", 0x800)
+    data[local + 30] = 0x84
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "submission.zip"
+        path.write_bytes(bytes(data))
+        report = validate_zip(path, COUNT)
+    assert [(problem.member, problem.kind) for problem in report.problems] == [("0.png", "corrupt")]
+    assert "local header's name is not UTF-8" in report.problems[0].message
+
+
 def test_a_member_with_an_empty_name_is_a_problem():
     """zipfile cuts a name at its first NUL: "\\0.png" in the central directory is read as ""."""
     data = _zip(["x.png"])
