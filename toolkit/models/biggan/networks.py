@@ -5,13 +5,16 @@ Generator G([z (B, z_dim), labels (B,) int32]) -> (B, 64, 64, 3) in [-1, 1]:
     (shared_dim) conditions up-block i's batch norms. Up-blocks 16ch -> 8ch -> 4ch -> 2ch -> ch at
     8, 16, 32, 64 pixels, self-attention at 32x32, then BN, ReLU, SN conv 3x3 to RGB and tanh.
     Up-block: CBN ReLU up2 conv3x3 CBN ReLU conv3x3, plus conv1x1 up2 (nearest upsampling, which
-    commutes with a 1x1 convolution).
+    commutes with a 1x1 convolution). With coarse_grid (the default), up2 conv3x3 is computed on
+    the coarse grid (toolkit.models.coarse): same weights, same function.
 Discriminator D([images (B, 64, 64, 3), labels (B,)]) -> (B,) logits:
     down-blocks 3 -> ch -> 2ch -> 4ch -> 8ch at 32, 16, 8, 4 pixels, self-attention at 32x32, a last
     block 8ch -> 16ch at 4x4, ReLU, global sum pooling to h (B, 16ch); the logit is SN linear(h) plus
     the projection term <SN embedding(label), h>.
-    Down-block: [ReLU] conv3x3 ReLU conv3x3 avgpool2, plus conv1x1 (and avgpool2); the first block
-    has no leading ReLU and pools before its shortcut convolution (BigGAN-PyTorch's DBlock).
+    Down-block: [ReLU] conv3x3 ReLU conv3x3 avgpool2, plus conv1x1 and avgpool2; the first block
+    has no leading ReLU. With coarse_grid (the default), conv3x3 avgpool2 is one stride-2 4x4
+    convolution and every shortcut pools before its 1x1 convolution (the two commute); without
+    it, the first block pools first and the later ones convolve first (BigGAN-PyTorch's DBlock).
 
 Every dense, convolution, attention and embedding weight is spectrally normalised except the
 generator's shared embedding, which (as in BigGAN) only feeds the SN gain and bias linears.
