@@ -61,28 +61,30 @@ def gradients(tape, loss, model):
 SHAPES = [(4, 5, 3), (8, 6, 3), (16, 4, 3), (32, 3, 3), (4, 5, 1), (16, 3, 1), (5, 2, 3), (3, 2, 3)]
 
 
-@pytest.mark.parametrize("side, channels, size", SHAPES)
-def test_upsample_conv_equals_upsampling_then_convolving(side, channels, size):
-    rng = np.random.default_rng(side * 10 + size)
-    x = tf.constant(rng.normal(size=(3, side, side + 1, channels)).astype(np.float32))
-    kernel = tf.constant(rng.normal(size=(size, size, channels, 7)).astype(np.float32))
-    new = values_and_gradients(coarse.upsample_conv, x, kernel, seed=side)
-    old = values_and_gradients(plain_upsample_conv, x, kernel, seed=side)
-    assert new[0].shape == (3, 2 * side, 2 * side + 2, 7)
+def assert_same_function(new_fn, old_fn, x_shape, channels_out, size, seed) -> tuple[int, ...]:
+    """``new_fn`` and ``old_fn`` agree, values and gradients, on random input and kernel; the output shape."""
+    rng = np.random.default_rng(seed * 10 + size)
+    x = tf.constant(rng.normal(size=x_shape).astype(np.float32))
+    kernel = tf.constant(rng.normal(size=(size, size, x_shape[-1], channels_out)).astype(np.float32))
+    new = values_and_gradients(new_fn, x, kernel, seed=seed)
+    old = values_and_gradients(old_fn, x, kernel, seed=seed)
     for a, b in zip(new, old):
         assert_close(a, b)
+    return new[0].shape
+
+
+@pytest.mark.parametrize("side, channels, size", SHAPES)
+def test_upsample_conv_equals_upsampling_then_convolving(side, channels, size):
+    shape = assert_same_function(
+        coarse.upsample_conv, plain_upsample_conv, (3, side, side + 1, channels), 7, size, seed=side
+    )
+    assert shape == (3, 2 * side, 2 * side + 2, 7)
 
 
 @pytest.mark.parametrize("side, channels, size", [(64, 3, 3), (32, 4, 3), (16, 5, 3), (8, 3, 3), (8, 3, 1), (6, 2, 3)])
 def test_conv_pool_equals_convolving_then_pooling(side, channels, size):
-    rng = np.random.default_rng(side * 10 + size)
-    x = tf.constant(rng.normal(size=(2, side, side + 2, channels)).astype(np.float32))
-    kernel = tf.constant(rng.normal(size=(size, size, channels, 5)).astype(np.float32))
-    new = values_and_gradients(coarse.conv_pool, x, kernel, seed=side)
-    old = values_and_gradients(plain_conv_pool, x, kernel, seed=side)
-    assert new[0].shape == (2, side // 2, side // 2 + 1, 5)
-    for a, b in zip(new, old):
-        assert_close(a, b)
+    shape = assert_same_function(coarse.conv_pool, plain_conv_pool, (2, side, side + 2, channels), 5, size, seed=side)
+    assert shape == (2, side // 2, side // 2 + 1, 5)
 
 
 def test_derived_kernels_are_sums_of_the_taps():

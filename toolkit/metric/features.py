@@ -434,6 +434,21 @@ class FeaturesModelExtractor(FeatureExtractor):
         return forward
 
 
+def _file_head(path: Path, size: int, folder_advice: str, option: str = "") -> bytes:
+    """The first ``size`` bytes of a feature file, or one line naming it (a folder: ``folder_advice``);
+    ``option`` names the option that gave the file in the messages."""
+    if path.is_dir():
+        raise DogkitError(f"{path}: a folder; {folder_advice}")
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except FileNotFoundError:
+        raise DogkitError(f"{path}: {option + ' ' if option else ''}file not found") from None
+    except OSError as exc:
+        which = f" the {option} file" if option else ""
+        raise DogkitError(f"{path}: cannot read{which} ({exc.strerror or exc})") from None
+
+
 def features_extractor(path: str | os.PathLike) -> FeaturesModelExtractor:
     """The extractor for ``--features FILE``, loaded and checked (see ``FeaturesModelExtractor``).
 
@@ -442,15 +457,7 @@ def features_extractor(path: str | os.PathLike) -> FeaturesModelExtractor:
             not finite (n, D) with D >= 1.
     """
     path = Path(path)
-    if path.is_dir():
-        raise DogkitError(f"{path}: a folder; --features needs a saved Keras model file (.keras)")
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4)
-    except FileNotFoundError:
-        raise DogkitError(f"{path}: --features file not found") from None
-    except OSError as exc:
-        raise DogkitError(f"{path}: cannot read the --features file ({exc.strerror or exc})") from None
+    head = _file_head(path, 4, "--features needs a saved Keras model file (.keras)", "--features")
     if not head.startswith(_ZIP_MAGIC) or path.suffix.lower() != ".keras":
         raise DogkitError(f"{path}: not a Keras model; --features needs a saved Keras model (.keras, model.save)")
     extractor = FeaturesModelExtractor(path)
@@ -482,15 +489,7 @@ def extractor_for_file(path: str | os.PathLike) -> FeatureExtractor:
         DogkitError: the file is missing, a folder, an archive to unpack first, or neither kind.
     """
     path = Path(path)
-    if path.is_dir():
-        raise DogkitError(f"{path}: a folder; pass the weights file itself ({GRAPH_FILE} or Keras .h5/.keras)")
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-    except FileNotFoundError:
-        raise DogkitError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise DogkitError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    head = _file_head(path, 8, f"pass the weights file itself ({GRAPH_FILE} or Keras .h5/.keras)")
     if head.startswith(_HDF5_MAGIC) or (head.startswith(_ZIP_MAGIC) and path.suffix.lower() == ".keras"):
         return KerasExtractor(path)
     if head.startswith(_GZIP_MAGIC):
