@@ -465,6 +465,18 @@ def features_extractor(path: str | os.PathLike) -> FeaturesModelExtractor:
     return extractor
 
 
+def requested_features_extractor(features: Path | None, inception: Path | None) -> FeaturesModelExtractor | None:
+    """The ``--features`` extractor, loaded and checked before any other work, when one is given;
+    None leaves the choice to ``find_extractor(inception)`` once the cheap checks are done.
+
+    Raises:
+        DogkitError: both options given (two feature spaces), or the features file is unusable.
+    """
+    if features is not None and inception is not None:
+        raise DogkitError("--features and --inception name two feature spaces; pass one")
+    return features_extractor(features) if features is not None else None
+
+
 def _h5_layout(path: Path) -> tuple[bool, bool]:
     """(legacy Keras 2 layout, includes the classifier top) of an HDF5 weights file."""
     import h5py

@@ -12,7 +12,6 @@ folder, named by the extractor's identity and a digest of the crops' pixels.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -22,21 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
-from submission import IMAGE_COUNT, atomic_path, validate_zip
+from submission import IMAGE_COUNT, atomic_path
 from toolkit.data.crops import data_fingerprint, load_crops, save_npz
 from toolkit.errors import DogkitError
-from toolkit.metric.features import DEFAULT_BATCH_SIZE, FeatureExtractor, features_extractor, find_extractor
+from toolkit.metric.features import (
+    DEFAULT_BATCH_SIZE,
+    FeatureExtractor,
+    find_extractor,
+    requested_features_extractor,
+)
 from toolkit.metric.mifid import DEFAULT_EPS, nearest_reference
-from toolkit.metric.score import ProgressFactory, default_cache_dir, read_zip_images
+from toolkit.metric.score import ProgressFactory, default_cache_dir, no_progress, read_zip_images, validated_zip
 
 logger = logging.getLogger(__name__)
-
-_PROBLEMS_SHOWN = 3  # problems of an invalid zip quoted in the error
-
-
-@contextlib.contextmanager
-def _no_progress(total: int, desc: str):
-    yield lambda n: None
 
 
 @dataclass(frozen=True)
@@ -167,13 +164,7 @@ def _checked_zip(config: InspectConfig, progress: ProgressFactory) -> Path:
     zip_path = Path(config.zip_path)
     if not zip_path.is_file():
         raise DogkitError(f"{zip_path}: zip not found")
-    with progress(config.count, "check") as update:
-        validation = validate_zip(zip_path, config.count, progress=update)
-    if not validation.ok:
-        problems = validation.problems
-        shown = "; ".join(str(p) for p in problems[:_PROBLEMS_SHOWN])
-        more = f"; and {len(problems) - _PROBLEMS_SHOWN} more" if len(problems) > _PROBLEMS_SHOWN else ""
-        raise DogkitError(f"{zip_path}: not a valid submission, not inspected ({shown}{more})")
+    validated_zip(zip_path, config.count, progress, "not inspected")
     return zip_path
 
 
@@ -195,12 +186,9 @@ def inspect_zip(
             unusable weights file; each message names the file.
     """
     started = time.perf_counter()
-    if config.features is not None and config.inception is not None:
-        raise DogkitError("--features and --inception name two feature spaces; pass one")
     owned = extractor is None
-    if extractor is None and config.features is not None:  # checked before any other work, as score does
-        extractor = features_extractor(config.features)
-    stage = progress or _no_progress
+    extractor = extractor or requested_features_extractor(config.features, config.inception)
+    stage = progress or no_progress
     zip_path = _checked_zip(config, stage)
     crops = load_crops(config.train)["images"]
     if extractor is None:

@@ -50,10 +50,10 @@ from toolkit.metric.features import (
     DEFAULT_BATCH_SIZE,
     FEATURE_WIDTH,
     FeatureExtractor,
-    features_extractor,
     file_sha256,
     find_extractor,
     kaggle_input_roots,
+    requested_features_extractor,
 )
 from toolkit.metric.mifid import DEFAULT_EPS, feature_statistics, mifid
 
@@ -79,7 +79,7 @@ def default_cache_dir() -> Path:
 
 
 @contextlib.contextmanager
-def _no_progress(total: int, desc: str) -> Iterator[Callable[[int], object]]:
+def no_progress(total: int, desc: str) -> Iterator[Callable[[int], object]]:
     yield lambda n: None
 
 
@@ -371,7 +371,7 @@ def reference_features(
 
     logger.info("computing reference features of %s with %s", files.describe(), extractor.description)
     skipped: list[str] = []
-    with (progress or _no_progress)(len(files.names), "reference") as update:
+    with (progress or no_progress)(len(files.names), "reference") as update:
         features = extractor.extract(_photos64(files, skipped), batch_size, update)
     if skipped:
         logger.warning("reference: %d photos could not be decoded and were left out, e.g. %s", len(skipped), skipped[0])
@@ -512,8 +512,19 @@ def _check_config(config: ScoreConfig) -> None:
         raise DogkitError(f"eps must be a positive number, got {eps!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise DogkitError(f"batch size must be a positive integer, got {batch!r}")
-    if config.features is not None and config.inception is not None:
-        raise DogkitError("--features and --inception name two feature spaces; pass one")
+
+
+def validated_zip(zip_path: Path, count: int, stage: ProgressFactory, not_done: str, advice: str = ""):
+    """The zip's validation report when it is a valid submission; else one line quoting its first
+    problems, saying what was ``not_done`` and ending with ``advice``."""
+    with stage(count, "check") as update:
+        validation = validate_zip(zip_path, count, progress=update)
+    if not validation.ok:
+        problems = validation.problems
+        shown = "; ".join(str(p) for p in problems[:_PROBLEMS_SHOWN])
+        more = f"; and {len(problems) - _PROBLEMS_SHOWN} more" if len(problems) > _PROBLEMS_SHOWN else ""
+        raise DogkitError(f"{zip_path}: not a valid submission, {not_done} ({shown}{more}){advice}")
+    return validation
 
 
 def score_zip(
@@ -527,7 +538,7 @@ def score_zip(
         config: what to score and with what.
         progress: progress bar factory, ``progress(total, desc)`` -> context yielding update(n); one
             bar per stage: "check" (validation), "reference" (only when computed), "features".
-        extractor: the feature extractor; None: ``features_extractor(config.features)`` when given
+        extractor: the feature extractor; None: ``requested_features_extractor`` when --features is given
             (loaded and checked before anything else), else ``find_extractor(config.inception)``.
 
     Raises:
@@ -537,19 +548,11 @@ def score_zip(
     started = time.perf_counter()
     _check_config(config)
     owned = extractor is None
-    if extractor is None and config.features is not None:
-        extractor = features_extractor(config.features)
+    extractor = extractor or requested_features_extractor(config.features, config.inception)
     zip_path = Path(config.zip_path)
-    stage = progress or _no_progress
-    with stage(config.count, "check") as update:  # an invalid zip is the first thing to know
-        validation = validate_zip(zip_path, config.count, progress=update)
-    if not validation.ok:
-        problems = validation.problems
-        shown = "; ".join(str(p) for p in problems[:_PROBLEMS_SHOWN])
-        more = f"; and {len(problems) - _PROBLEMS_SHOWN} more" if len(problems) > _PROBLEMS_SHOWN else ""
-        raise DogkitError(
-            f"{zip_path}: not a valid submission, not scored ({shown}{more}); `dogkit check` lists every problem"
-        )
+    validation = validated_zip(  # an invalid zip is the first thing to know
+        zip_path, config.count, progress or no_progress, "not scored", "; `dogkit check` lists every problem"
+    )
     extractor = extractor or find_extractor(config.inception)
     try:
         return _score(config, zip_path, extractor, progress, started, validation)
@@ -567,7 +570,7 @@ def _score(
     validation,
 ) -> ScoreReport:
     """``score_zip`` once the zip is checked and the extractor chosen."""
-    stage = progress or _no_progress
+    stage = progress or no_progress
 
     reference = reference_features(config.reference, extractor, config.cache_dir, config.batch_size, progress)
     data = zip_path.read_bytes()
