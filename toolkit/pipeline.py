@@ -126,13 +126,14 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
     for note in trained.notes:
         say(f"note: {note}")
 
+    from submission import IMAGE_COUNT
     from toolkit.pack.from_run import pack_run
     from toolkit.progress import progress_bar
     from toolkit.train.pace import PackWatch
 
     tick = time.monotonic()
-    watch = PackWatch(10_000, trained.pack, deadline, say)
-    with progress_bar(10_000, "generate", unit="img") as bar:
+    watch = PackWatch(IMAGE_COUNT, trained.pack, deadline, say)  # pack_run's default count
+    with progress_bar(IMAGE_COUNT, "generate", unit="img") as bar:
 
         def progress(n: int) -> None:
             bar.update(n)

@@ -58,9 +58,8 @@ def load_sampler(run_path: str | os.PathLike, entry=None) -> LoadedSampler:
         entry = models.get(model)
     config_class = entry.config_class()
     model_config = config_class(**run.saved_model_config(config_class))
-    checkpoint = run.load_checkpoint(
-        verify=False, use="packing"
-    )  # truncation still shows; a full CRC pass would read GBs
+    # verify=False: truncation still shows; a full CRC pass would read GBs
+    checkpoint = run.load_checkpoint(verify=False, use="packing")
     if checkpoint is None:
         raise DogkitError(f"{run.path}: no trained generator yet (no checkpoint); run `dogkit train`")
     try:
