@@ -163,7 +163,7 @@ def test_a_checkpoint_that_cannot_be_written_is_an_error_at_once(tmp_path):
     from toolkit.train.runs import RunFolder
 
     class FullDisk(RunFolder):
-        def save_checkpoint(self, parts, position):
+        def save_checkpoint(self, parts, position, best=None):
             raise OSError(28, "No space left on device")
 
     saver = CheckpointSaver(FullDisk(tmp_path / "run"), every_s=600)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ class PipelineConfig:
     inception: Path | None = None  # weights file; None: look under inception_roots, then the Keras cache
     inception_roots: tuple[Path, ...] | None = None  # None: $DOGKIT_KAGGLE_INPUT or /kaggle/input
     cache_dir: Path | None = None  # reference features cache (None: the default)
+    evaluation: Any = None  # EvalSettings for evaluation while training (None: the defaults)
 
 
 @dataclass
@@ -96,7 +97,15 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
 
     from toolkit import models
     from toolkit.train.budget import too_small
+    from toolkit.train.evaluation import EvalSettings
     from toolkit.train.loop import TrainConfig, train
+
+    evaluation = config.evaluation or EvalSettings()
+    if evaluation.inception is None and evaluation.search_roots is None:  # where scoring looks, too
+        evaluation = replace(evaluation, inception=config.inception, search_roots=config.inception_roots)
+    extractor = None
+    if scorer is not None and evaluation.features is None:  # the network scoring loaded evaluates, too
+        extractor = scorer.extractor
 
     tick = time.monotonic()
     try:
@@ -110,6 +119,8 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
                 strategy=config.strategy,
                 pack_separately=False,
                 started=started,
+                evaluation=evaluation,
+                extractor=extractor,
             ),
             models.get(config.model),
             config.model_options,
@@ -125,9 +136,10 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
     say(f"train: {trained.epochs} epochs in {format_seconds(result.seconds['train'])}, {state}")
     for note in trained.notes:
         say(f"note: {note}")
+    _say_evaluations(result.run, say)
 
     from submission import IMAGE_COUNT
-    from toolkit.pack.from_run import pack_run
+    from toolkit.pack.from_run import describe_snapshot, pack_run
     from toolkit.progress import progress_bar
     from toolkit.train.pace import PackWatch
 
@@ -141,7 +153,10 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
 
         packed = pack_run(result.run, result.out, progress=progress)
     result.seconds["pack"] = time.monotonic() - tick
-    say(f"pack: {packed.count} images into {packed.path} in {format_seconds(result.seconds['pack'])}")
+    say(
+        f"pack: {packed.count} images from {describe_snapshot(packed)} into {packed.path} in "
+        f"{format_seconds(result.seconds['pack'])}"
+    )
 
     if scorer is not None:
         left = deadline.left()
@@ -159,6 +174,20 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
         say(f"score: skipped: {result.score_skipped}")
     say(f"done in {format_seconds(deadline.elapsed())} of {format_seconds(deadline.seconds)}")
     return result
+
+
+def _say_evaluations(run: Path, say) -> None:
+    """The table of the run's evaluations while training, the best marked."""
+    from toolkit.train.evaluation import evaluation_table
+    from toolkit.train.runs import RunFolder
+
+    folder = RunFolder(run)
+    best = folder.best_evaluation()
+    lines = evaluation_table(folder.read_history(), best and best.get("generator_steps"))
+    if lines:
+        say(f"evaluations while training ({best.get('space', '') if best else ''}):")
+        for line in lines:
+            say("  " + line)
 
 
 class _Scorer:

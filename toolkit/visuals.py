@@ -87,6 +87,51 @@ def loss_curves(history: Sequence[dict], width: int = 640, panel_height: int = 2
     return np.asarray(canvas)
 
 
+def quality_curves(
+    evaluations: Sequence[dict], best_steps: int | None = None, width: int = 640, panel_height: int = 200
+) -> np.ndarray:
+    """Panels of MiFID, FID and memorization distance d against training time (minutes), one point
+    per evaluation (``toolkit.train.evaluation.evaluation_rows``); the best snapshot ringed. Returns
+    an (H, W, 3) uint8 image."""
+    series = (
+        ("eval_mifid", "MiFID (lower is better)"),
+        ("eval_fid", "FID"),
+        ("eval_distance", "memorization distance d"),
+    )
+    font = ImageFont.load_default()
+    canvas = Image.new("RGB", (width, panel_height * len(series)), "white")
+    draw = ImageDraw.Draw(canvas)
+    left, right, top, bottom = 60, 12, 22, 24
+    minutes = [row["elapsed"] / 60.0 for row in evaluations]
+    t_lo, t_hi = min(minutes), max(minutes)
+    t_span = (t_hi - t_lo) or 1.0
+    for k, (key, title) in enumerate(series):
+        values = [row[key] for row in evaluations]
+        y0 = k * panel_height
+        x_lo, x_hi = left, width - right
+        y_lo, y_hi = y0 + top, y0 + panel_height - bottom
+        draw.rectangle((x_lo, y_lo, x_hi, y_hi), outline=(160, 160, 160))
+        finite = [v for v in values if np.isfinite(v)] or [0.0]
+        low, high = min(finite), max(finite)
+        span = (high - low) or 1.0
+        draw.text((x_lo, y0 + 4), f"{title}: {len(values)} evaluations", fill="black", font=font)
+        draw.text((4, y_lo), f"{high:.4g}", fill=(90, 90, 90), font=font)
+        draw.text((4, y_hi - 10), f"{low:.4g}", fill=(90, 90, 90), font=font)
+        draw.text((x_lo, y_hi + 6), f"{t_lo:.1f} min", fill=(90, 90, 90), font=font)
+        draw.text((x_hi - 48, y_hi + 6), f"{t_hi:.1f} min", fill=(90, 90, 90), font=font)
+        points = [
+            (x_lo + (x_hi - x_lo) * (t - t_lo) / t_span, y_hi - (y_hi - y_lo) * (min(max(v, low), high) - low) / span)
+            for t, v in zip(minutes, values)
+        ]
+        if len(points) > 1:
+            draw.line(points, fill=(40, 90, 200), width=2)
+        for (x, y), row in zip(points, evaluations):
+            draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=(40, 90, 200))
+            if best_steps is not None and row["steps"] == best_steps:
+                draw.ellipse((x - 6, y - 6, x + 6, y + 6), outline=(200, 60, 40), width=2)
+    return np.asarray(canvas)
+
+
 def timelapse(frames: Sequence[str | os.PathLike], out: str | os.PathLike, seconds_per_frame: float = 0.5) -> Path:
     """An animated GIF of sample grids, each captioned with its file name (training step and stage).
 

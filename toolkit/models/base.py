@@ -64,6 +64,9 @@ class Phase:
     share: float | None = None  # at most this share of the training time left when the phase starts
     metrics_shown: tuple[str, ...] = ()  # metrics in the progress bar (default: all)
     trains_generator: bool = True  # False: its steps leave the generator as it was (the memorizer's memorizing)
+    # when evaluation while training scores the generator: "time" (every --eval-every, and when training
+    # ends), "end" (when the phase ends: the memorizer's coach rounds), "never" (nothing to score yet)
+    evaluate: str = "time"
 
 
 @dataclass(frozen=True)

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from submission import IMAGE_COUNT, write_images_zip
 from toolkit import models
 from toolkit.errors import DogkitError
 from toolkit.train.options import check_values
 from toolkit.train.runs import Position, RunFolder
-from toolkit.visuals import to_uint8
+from toolkit.train.sampling import generated_images
 
 
 @dataclass(frozen=True)
@@ -25,6 +23,8 @@ class GeneratedPack:
     model: str
     trained: bool  # False: the run's model is the untrained initial one
     seed: int
+    snapshot: str = "latest"  # which checkpoint: "best" or "latest"
+    evaluation: dict | None = None  # the best snapshot's evaluation
 
 
 @dataclass(frozen=True)
@@ -34,20 +34,25 @@ class LoadedSampler:
     sampler: Any  # its Sampler (toolkit.models.base)
     seed: int  # the run's seed: the default sampling seed
     position: Position  # where the checkpoint stands
+    snapshot: str = "latest"  # "best" (the best evaluation's checkpoint) or "latest"
+    evaluation: dict | None = None  # the best snapshot's evaluation (FID, d, MiFID, its feature space)
 
     @property
     def trained(self) -> bool:
         return self.position.generator_trained()
 
 
-def load_sampler(run_path: str | os.PathLike, entry=None) -> LoadedSampler:
-    """The sampler of the run in ``run_path``, built from its latest checkpoint.
+def load_sampler(run_path: str | os.PathLike, entry=None, snapshot: str | None = None) -> LoadedSampler:
+    """The sampler of the run in ``run_path``, built from its best snapshot or its latest checkpoint.
 
     ``entry``: the run's model (a ``toolkit.models.ModelEntry``); by default, the registry's entry of
-    the model its config.json names.
+    the model its config.json names. ``snapshot``: "best", "latest", or None: the best when the run
+    has one (it made evaluations while training), else the latest. A damaged best snapshot is said in
+    one line, and the latest checkpoint is used.
 
     Raises:
-        DogkitError: not a run folder, an unknown model, no checkpoint yet, or a damaged one.
+        DogkitError: not a run folder, an unknown model, no checkpoint yet, or a damaged one; "best"
+            asked of a run that has no best snapshot.
     """
     run = RunFolder(run_path)
     config = run.read_config()
@@ -58,32 +63,31 @@ def load_sampler(run_path: str | os.PathLike, entry=None) -> LoadedSampler:
         entry = models.get(model)
     config_class = entry.config_class()
     model_config = config_class(**run.saved_model_config(config_class))
+    if snapshot == "best" and not run.has_best():
+        raise DogkitError(
+            f"{run.path}: no best snapshot (the run made no evaluations while training); pack --snapshot latest"
+        )
     # verify=False: truncation still shows; a full CRC pass would read GBs
-    checkpoint = run.load_checkpoint(verify=False, use="packing")
+    checkpoint = run.load_best() if snapshot != "latest" and run.has_best() else None
+    chosen = "best" if checkpoint is not None else "latest"
+    checkpoint = checkpoint or run.load_checkpoint(verify=False, use="packing")
     if checkpoint is None:
         raise DogkitError(f"{run.path}: no trained generator yet (no checkpoint); run `dogkit train`")
     try:
         sampler = entry.model_class().sampler(model_config, checkpoint.parts)
-        return LoadedSampler(model, model_config, sampler, model_config.seed, Position.from_dict(checkpoint.position))
+        return LoadedSampler(
+            model,
+            model_config,
+            sampler,
+            model_config.seed,
+            Position.from_dict(checkpoint.position),
+            chosen,
+            checkpoint.evaluation,
+        )
     except (KeyError, ValueError) as exc:
         raise DogkitError(f"{run.checkpoints_dir}: the checkpoint does not hold a {model} generator ({exc})") from None
     finally:
         checkpoint.close()
-
-
-def generated_images(sampler, count: int, seed: int, options: dict[str, Any]) -> Iterator[np.ndarray]:
-    """Each generated image as (64, 64, 3) uint8; NaN or inf from the generator is an error."""
-    index = 0
-    for images in sampler.sample(count, seed, **options):
-        finite = np.isfinite(images).reshape(len(images), -1).all(axis=1)
-        if not finite.all():
-            bad = index + int(np.argmin(finite))
-            raise DogkitError(
-                f"the generator produced NaN or inf values (image {bad}); the model has diverged, "
-                "so no images.zip was written"
-            )
-        yield from to_uint8(images)
-        index += len(images)
 
 
 def pack_estimate(run_path: str | os.PathLike, count: int) -> str:
@@ -109,15 +113,36 @@ def pack_run(
     seed: int | None = None,
     progress: Callable[[int], object] | None = None,
     model=None,
+    snapshot: str | None = None,
 ) -> GeneratedPack:
     """Generate ``count`` images from the run's model and write them to the zip ``out``.
 
     ``options``: the model's sampling options (e.g. the memorizer's ``mix``), over the run's own.
     ``model``: the run's model entry (default: the registry's, by the name in its config.json).
+    ``snapshot``: "best", "latest" or None (the best when there is one; see ``load_sampler``).
     The same run, seed and options give the same zip, byte for byte.
     """
-    loaded = load_sampler(run_path, model)
+    loaded = load_sampler(run_path, model, snapshot)
     options = check_values(type(loaded.config), options or {}, sampling_only=True)
     seed = loaded.seed if seed is None else seed
     path = write_images_zip(generated_images(loaded.sampler, count, seed, options), out, count, progress=progress)
-    return GeneratedPack(path=path, count=count, model=loaded.model, trained=loaded.trained, seed=seed)
+    return GeneratedPack(
+        path=path,
+        count=count,
+        model=loaded.model,
+        trained=loaded.trained,
+        seed=seed,
+        snapshot=loaded.snapshot,
+        evaluation=loaded.evaluation,
+    )
+
+
+def describe_snapshot(pack: GeneratedPack) -> str:
+    """Which checkpoint was packed, and its evaluation when it is the best snapshot."""
+    if pack.snapshot != "best" or pack.evaluation is None:
+        return "the latest checkpoint"
+    ev = pack.evaluation
+    return (
+        f"the best snapshot (MiFID {ev['mifid']:.3f}, FID {ev['fid']:.3f}, d {ev['distance']:.4f} at "
+        f"{ev['generator_steps']:,} generator steps, in {ev.get('space', 'its feature space')})"
+    )

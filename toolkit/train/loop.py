@@ -20,9 +20,10 @@ written in place, between steps (``toolkit.train.saving``).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from toolkit.errors import DogkitError, Interrupted
 from toolkit.train.budget import Deadline, format_seconds, too_small
 from toolkit.train.checkpoint import StateArrays
 from toolkit.train.epochs import StepClock, run_epoch
+from toolkit.train.evaluation import EvalSettings, Evaluation, Evaluator, find_evaluation_extractor, reference_choice
 from toolkit.train.options import check_values
 from toolkit.train.pace import PackPace, measure_pack_pace, process_startup_seconds, standin_images
 from toolkit.train.recording import Recorder
@@ -65,6 +67,8 @@ class TrainConfig:
     jit: bool = True  # XLA-compile the training steps (on accelerators)
     checkpoint_every_s: float = CHECKPOINT_EVERY_S  # at most one checkpoint per this many seconds
     started: float | None = None  # monotonic time the budget counts from (None: when train() is called)
+    evaluation: EvalSettings = field(default_factory=EvalSettings)  # evaluation while training
+    extractor: Any = None  # a feature extractor already loaded (the pipeline's); None: evaluation's settings find one
 
 
 @dataclass
@@ -141,8 +145,13 @@ def train(config: TrainConfig, model, model_options: dict[str, Any] | None = Non
     if run.exists() and run.read_config().get("model") != model.name:
         raise DogkitError(f"{run.path}: holds a {run.read_config().get('model')} run, not {model.name}")
     model_config = resolve_model_config(model.config_class(), run, config.resume, model_options or {})
+    extractor, no_evaluation = config.extractor, None
+    if config.evaluation.enabled and extractor is None:  # a bad --features file is refused before training
+        extractor, no_evaluation = find_evaluation_extractor(config.evaluation)
     with StopSignals() as signals, run.writer():  # a signal while starting stops before training, too
-        return Training(config, model.name, model.model_class(), model_config, run, deadline, signals).run()
+        training = Training(config, model.name, model.model_class(), model_config, run, deadline, signals)
+        training.extractor, training.no_evaluation = extractor, no_evaluation
+        return training.run()
 
 
 class Training:
@@ -152,6 +161,8 @@ class Training:
         self.config, self.name, self.model_class, self.model_config = config, name, model_class, model_config
         self.run_folder, self.deadline, self.signals = run, deadline, signals
         self.result = TrainResult(run.path)
+        self.extractor, self.no_evaluation = config.extractor, None
+        self.evaluator: Evaluator | None = None
 
     def run(self) -> TrainResult:
         self.build()
@@ -165,6 +176,8 @@ class Training:
         self.keep_time_for_packing()
         self.stop_if_signalled()
         self.write_config()
+        self.prepare_evaluation()
+        self.stop_if_signalled()
         self.train_phases()
         return self.finish()
 
@@ -192,6 +205,8 @@ class Training:
         self.model = self.model_class(model_config, data, strategy, self.rng, config.jit)
         self.data_info = data.describe()
         self.standins = standin_images(data.images)  # what the trial pack writes (see toolkit.train.pace)
+        if config.evaluation.enabled:
+            self.eval_crops = reference_choice(data.images, config.evaluation.reference_crops)
         del data  # the model keeps what it needs of the crops, and no more
         self.counts = self.model.parameter_counts()
         log.info(
@@ -267,6 +282,87 @@ class Training:
             )
         _Timing(run).record_pack(self.result.pack)
 
+    def prepare_evaluation(self) -> None:
+        """The evaluator, when there is a feature network and evaluating fits: its cost measured, its
+        schedule planned (by default within ``share`` of the training time), the reference's features
+        computed (or read from the run's cache). Otherwise one line says why there is none."""
+        settings = self.config.evaluation
+        if not settings.enabled:
+            return
+        if self.extractor is None:
+            log.info("%s", self.no_evaluation)
+            return
+        tick = time.perf_counter()
+        if not hasattr(self.model, "checkpoint_bytes"):
+            self.state_bytes = _state_bytes(self.model.state())
+        evaluator = Evaluator(
+            self.extractor,
+            settings,
+            self.run_folder.path / "eval",
+            self.model_config.seed,
+            self.data_info["fingerprint"],
+        )
+        evaluator.measure(self.eval_crops)
+        self.evaluator = evaluator  # the estimates below read it
+        train_s = self.train_deadline.left()
+        reference_s = evaluator.reference_estimate(len(self.eval_crops))
+        one = self.evaluation_estimate()
+        self.eval_budget = settings.share * train_s if settings.every_s is None else math.inf
+        if reference_s + one > min(self.eval_budget, 0.5 * train_s):
+            self.evaluator = None
+            log.info(
+                "not evaluating while training: %sone evaluation of %d images take about %s here, more than %s "
+                "(%s of the %s of training)%s",
+                f"the reference features of {min(len(self.eval_crops), settings.reference_crops)} crops and "
+                if reference_s
+                else "",
+                settings.images,
+                format_seconds(reference_s + one),
+                format_seconds(min(self.eval_budget, 0.5 * train_s)),
+                f"{settings.share:.0%}" if settings.every_s is None else "half",
+                format_seconds(train_s),
+                "; pass --eval-every to evaluate anyway, or fewer --eval-images" if settings.every_s is None else "",
+            )
+            return
+        if settings.every_s is None:
+            count = max(1, int((self.eval_budget - reference_s) // one))
+            self.eval_interval = (train_s - reference_s) / count
+        else:
+            self.eval_interval = settings.every_s
+        evaluator.load_reference(self.eval_crops)
+        evaluator.spent_s = time.perf_counter() - tick  # measuring counts too
+        del self.eval_crops
+        self.next_evaluation = time.monotonic() + self.eval_interval
+        self.last_evaluated_steps: int | None = None
+        self.best_mifid = self.saved_best_mifid()
+        log.info(
+            "evaluating while training in %s: %d images against %d training crops every %s, about %s each "
+            "(FID from %d images reads higher than from 10,000; compare evaluations with each other)",
+            evaluator.space,
+            settings.images,
+            len(evaluator.reference[0]),
+            format_seconds(self.eval_interval),
+            format_seconds(one),
+            settings.images,
+        )
+
+    def saved_best_mifid(self) -> float | None:
+        """The MiFID to beat: the run's best snapshot's, when it was scored in this feature space."""
+        best = self.run_folder.best_evaluation()
+        if best is None:
+            return None
+        if best.get("extractor") != self.evaluator.extractor.identity:
+            log.info("the run's best snapshot was scored in another feature space; the next evaluation replaces it")
+            return None
+        return float(best["mifid"])
+
+    def evaluation_estimate(self) -> float:
+        """Seconds an evaluation takes here, with writing the checkpoint a new best is saved as."""
+        pace = self.result.pack
+        generating = pace.build_s + pace.warmup_s + self.config.evaluation.images / pace.images_per_second()
+        rate = self.config.evaluation.images / max(generating, 1e-9)
+        return self.evaluator.estimate(rate) + self.checkpoint_bytes() / SAVE_BYTES_PER_SECOND
+
     def stop_if_signalled(self) -> None:
         """Before training has begun: nothing to save; a new run leaves no folder (run.writer removes it)."""
         if self.signals.received is not None:
@@ -284,6 +380,7 @@ class Training:
         self.saver = CheckpointSaver(self.run_folder, self.config.checkpoint_every_s)
         self.timing = _Timing(self.run_folder)
         self.clock = StepClock()
+        self.phase_evaluates = False
         self.signals.training = True
         try:
             while self.position.phase < len(self.phases) and not self.signals():
@@ -292,11 +389,18 @@ class Training:
         finally:
             self.saver.join()
             self.recorder.loss_curve()
+            if self.evaluator is not None:
+                self.recorder.quality_curve()
+                self.timing.record_evaluation(self.evaluator)
             self.recorder.close()
 
     def time_left(self) -> bool:
-        """Whether one more step fits before training's deadline, with the checkpoint written then."""
-        return self.clock.fits(self.train_deadline, then=self.checkpoint_bytes() / SAVE_BYTES_PER_SECOND)
+        """Whether one more step fits before training's deadline, with the checkpoint written then (and
+        the last evaluation, when the phase is scored)."""
+        then = self.checkpoint_bytes() / SAVE_BYTES_PER_SECOND
+        if self.evaluator is not None and self.phase_evaluates:
+            then += self.evaluation_estimate()
+        return self.clock.fits(self.train_deadline, then=then)
 
     def checkpoint_bytes(self) -> int:
         """What a checkpoint written now would cost: the model's own figure, or its state's size when
@@ -316,17 +420,24 @@ class Training:
         started, blocked_before, step_s, epochs = time.perf_counter(), saver.blocked_s, 0.0, 0
         phase.begin(position.epoch)
         self.state_bytes = _state_bytes(self.model.state()) if not hasattr(self.model, "checkpoint_bytes") else 0
+        self.phase_evaluates = phase.evaluate != "never"
         stopped = False
         total = None
         if phase.epochs is not None and phase.steps_per_epoch:
             total = phase.steps_per_epoch * (phase.epochs - position.epoch)
 
-        def keep_going() -> bool:  # a phase's share ends it, not the run
+        def fits() -> bool:
             return not signals() and self.clock.fits(deadline) and self.time_left()
+
+        def keep_going() -> bool:  # a phase's share ends it, not the run
+            if fits() and phase.evaluate == "time" and self.evaluation_due():
+                self.evaluate_within_epoch(phase, shown.steps)
+            return fits()
 
         with self.recorder.progress(total, _label(phase)) as bar:
             shown = _Shown(bar, self.recorder, phase.metrics_shown)
             while phase.epochs is None or position.epoch < phase.epochs:
+                shown.steps = 0
                 outcome = run_epoch(phase.batches(self.rng), phase.step, self.clock, keep_going, shown)
                 position.steps += outcome.steps
                 position.generator_steps += outcome.steps if phase.trains_generator else 0
@@ -347,7 +458,11 @@ class Training:
             position.phase += 1
             position.epoch = 0
             position.complete = position.phase >= len(self.phases)
-        self.save()
+        training_ends = out_of_time or position.complete
+        best = None
+        if phase.evaluate == "end" or (phase.evaluate == "time" and training_ends):
+            best = self.evaluate_now(phase, last=training_ends)
+        self.save(best)
         self.timing.add(phase.name, time.perf_counter() - started, step_s, saver.blocked_s - blocked_before, epochs)
         return not out_of_time
 
@@ -385,9 +500,100 @@ class Training:
             cause = f"its {phase.share:.0%} share of the budget"
         return f"{_label(phase)} stopped by {cause} after {self.position.epoch} of {phase.epochs} epochs"
 
-    def save(self) -> None:
+    def save(self, best: Evaluation | None = None, position: Position | None = None) -> None:
+        """A checkpoint at ``position`` (default: the position now); with ``best``, the best snapshot too."""
         self.position.rng = self.rng.bit_generator.state
-        self.saver.save(self.model.state, self.position)
+        position = position or self.position
+        record = (
+            None
+            if best is None
+            else {**best.to_dict(), "extractor": self.evaluator.extractor.identity, "space": self.evaluator.space}
+        )
+        self.saver.save(self.model.state, replace(position, rng=self.position.rng), best=record)
+
+    # ------------------------------------------------------------------ evaluation while training
+
+    def evaluation_due(self) -> bool:
+        return self.evaluator is not None and time.monotonic() >= self.next_evaluation
+
+    def evaluate_within_epoch(self, phase, steps: int) -> None:
+        """An evaluation between two steps of an epoch; a new best is saved there and then (its
+        position is the epoch's start, as when the budget stops an epoch: a resumed run does it again)."""
+        best = self.evaluate_now(phase, steps_in_epoch=steps)
+        if best is not None:
+            done = steps if phase.trains_generator else 0
+            self.save(
+                best,
+                replace(
+                    self.position,
+                    steps=self.position.steps + steps,
+                    generator_steps=(self.position.generator_steps or 0) + done,
+                ),
+            )
+
+    def evaluate_now(self, phase, steps_in_epoch: int = 0, last: bool = False) -> Evaluation | None:
+        """Evaluate the generator as it is, when it changed since the last evaluation and the
+        evaluation fits (else one line says it is skipped); record it. Returns it when it is the
+        best so far (the caller saves it as the best snapshot)."""
+        evaluator = self.evaluator
+        if evaluator is None or self.signals() or not self.position_has_generator(phase, steps_in_epoch):
+            return None
+        steps = (self.position.generator_steps or 0) + (steps_in_epoch if phase.trains_generator else 0)
+        if steps == self.last_evaluated_steps:
+            return None
+        self.next_evaluation = time.monotonic() + self.eval_interval
+        one = self.evaluation_estimate()
+        # an evaluation before the last keeps the last one's time (within the deadline and the share)
+        later = 0.0 if last else one
+        if self.train_deadline.left() < one + later + self.checkpoint_bytes() / SAVE_BYTES_PER_SECOND:
+            log.info(
+                "evaluation at %d steps skipped: it takes about %s and the training time left is %s",
+                steps,
+                format_seconds(one),
+                format_seconds(max(self.train_deadline.left(), 0.0)),
+            )
+            if not last:
+                self.next_evaluation = math.inf
+            return None
+        if evaluator.spent_s + one + later > self.eval_budget:
+            log.info(
+                "evaluation at %d steps skipped: evaluations have taken %s of their %s (%.0f%% of training)",
+                steps,
+                format_seconds(evaluator.spent_s),
+                format_seconds(self.eval_budget),
+                100 * self.config.evaluation.share,
+            )
+            if not last:
+                self.next_evaluation = math.inf
+            return None
+        sampler = self.model_class.sampler(self.model_config, StateArrays.of(self.model.state()))
+        where = {"generator_steps": steps, "epochs_done": self.position.epochs_done, "round": phase.round}
+        try:
+            evaluation = evaluator.evaluate(sampler, where, self.deadline.elapsed())
+        except DogkitError as exc:
+            log.warning("warning: evaluation at %d steps failed: %s", steps, exc)
+            return None
+        self.last_evaluated_steps = steps
+        self.recorder.evaluation(evaluation)
+        self.position.history_rows += 1
+        best = self.best_mifid is None or evaluation.mifid < self.best_mifid
+        if best:
+            self.best_mifid = evaluation.mifid
+        log.info(
+            "evaluation at %d steps: FID %.3f, d %.4f, MiFID %.3f (%s, %d images, %s)%s",
+            steps,
+            evaluation.fid,
+            evaluation.distance,
+            evaluation.mifid,
+            evaluator.space,
+            evaluation.images,
+            format_seconds(evaluation.seconds),
+            ": the best so far" if best else "",
+        )
+        return evaluation if best else None
+
+    def position_has_generator(self, phase, steps_in_epoch: int) -> bool:
+        return bool(self.position.generator_steps) or (phase.trains_generator and steps_in_epoch > 0)
 
     def finish(self) -> TrainResult:
         result, position = self.result, self.position
@@ -478,6 +684,15 @@ class _Timing:
         self.table["pack"] = pace.to_dict()
         self.run.write_timing(self.table)
 
+    def record_evaluation(self, evaluator: Evaluator) -> None:
+        """Evaluation's time in this call (the reference's features included) and its count."""
+        entry = self.table.setdefault("evaluate", {"wall_s": 0.0, "evaluations": 0})
+        entry["wall_s"] += evaluator.spent_s
+        entry["evaluations"] += evaluator.count
+        training = sum(v.get("wall_s", 0.0) for k, v in self.table.items() if k not in ("pack", "evaluate"))
+        entry["share_of_training"] = entry["wall_s"] / training if training else 0.0
+        self.run.write_timing(self.table)
+
     def add(self, phase: str, wall: float, steps: float, saving: float, epochs: int) -> None:
         entry = self.table.setdefault(phase, {"wall_s": 0.0, "step_s": 0.0, "save_s": 0.0, "epochs": 0})
         entry["wall_s"] += wall
@@ -488,13 +703,16 @@ class _Timing:
 
 
 class _Shown:
-    """Advances a progress bar at every step; redraws its metrics at most twice a second."""
+    """Advances a progress bar at every step (and counts the epoch's steps); redraws its metrics at
+    most twice a second."""
 
     def __init__(self, bar, recorder: Recorder, keys: tuple[str, ...]):
         self.bar, self.recorder, self.keys = bar, recorder, keys
         self.drawn = 0.0
+        self.steps = 0
 
     def __call__(self, metrics: Mapping[str, float]) -> None:
+        self.steps += 1
         self.bar.update(1)
         if time.perf_counter() - self.drawn > 0.5:
             keys = self.keys or tuple(metrics)

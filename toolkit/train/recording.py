@@ -72,6 +72,17 @@ class Recorder:
 
         self._summary(scalars)
 
+    def evaluation(self, evaluation) -> None:
+        """One evaluation (``toolkit.train.evaluation.Evaluation``): a history.csv row whose phase is
+        "eval", and eval/fid, eval/distance, eval/mifid in TensorBoard, by generator step."""
+        self.run.append_history(evaluation.history_row())
+
+        def scalars(summary):
+            for name in ("fid", "distance", "mifid"):
+                summary.scalar(f"eval/{name}", getattr(evaluation, name), step=evaluation.generator_steps)
+
+        self._summary(scalars)
+
     def sample_grid(self, grid: np.ndarray, step: int, label: str) -> Path:
         """Save a grid of samples as ``samples/{step:05d}_{label}.png`` (names sort in training order)
         and log it to TensorBoard under ``samples``."""
@@ -91,14 +102,33 @@ class Recorder:
         from PIL import Image
 
         from submission import atomic_path
+        from toolkit.train.evaluation import EVAL_PHASE
         from toolkit.visuals import loss_curves
 
-        history = self.run.read_history()
+        history = [row for row in self.run.read_history() if row.get("phase") != EVAL_PHASE]
         if not history:
             return None
         path = self.run.path / "loss_curve.png"
         with atomic_path(path, durable=False) as tmp:
             Image.fromarray(loss_curves(history)).save(tmp, "PNG")
+        return path
+
+    def quality_curve(self) -> Path | None:
+        """Draw the run's evaluations as ``quality_curve.png`` (MiFID, FID and d against training
+        time, the best marked); None when it has none."""
+        from PIL import Image
+
+        from submission import atomic_path
+        from toolkit.train.evaluation import evaluation_rows
+        from toolkit.visuals import quality_curves
+
+        rows = evaluation_rows(self.run.read_history())
+        if not rows:
+            return None
+        best = self.run.best_evaluation()
+        path = self.run.path / "quality_curve.png"
+        with atomic_path(path, durable=False) as tmp:
+            Image.fromarray(quality_curves(rows, best_steps=best and best.get("generator_steps"))).save(tmp, "PNG")
         return path
 
     def progress(self, total: int | None, desc: str):

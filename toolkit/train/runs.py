@@ -6,7 +6,9 @@ position in training (phase, epoch, counters, random generator state). Parts are
 each under a temporary name renamed into place once complete and on disk; ``latest.json`` is
 replaced last, then parts it no longer names are removed. A process killed at any moment leaves
 the previous checkpoint or the new one, never a mix. A part marked frozen (a finished memory) is
-written once and named again by later checkpoints.
+written once and named again by later checkpoints. ``checkpoints/best.json`` names the checkpoint
+with the best evaluation so far (``toolkit.train.evaluation``) and holds that evaluation; its parts
+are kept until a better one replaces it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ HISTORY = "history.csv"
 TIMING = "timing.json"
 LATEST = "latest.json"
 PREVIOUS = "previous.json"  # the checkpoint before the latest: the fallback when the latest is damaged
+BEST = "best.json"  # the checkpoint with the best evaluation so far, and that evaluation
 LOCK = ".lock"
 HISTORY_FIELDS = ("phase", "round", "epoch", "steps", "learning_rate", "seconds", "step_seconds", "elapsed")
 
@@ -70,6 +73,7 @@ class Checkpoint:
     position: dict[str, Any]  # where training stands (``Position``, as a dict)
     parts: dict[str, ArrayFile]  # part name -> its arrays, read on demand
     files: dict[str, str]  # part name -> file name in checkpoints/
+    evaluation: dict[str, Any] | None = None  # a best snapshot's evaluation (best.json's)
 
     def close(self) -> None:
         for part in self.parts.values():
@@ -219,14 +223,19 @@ class RunFolder:
         except DogkitError:
             return None
 
-    def save_checkpoint(self, parts: Mapping[str, Any], position: dict[str, Any]) -> int:
+    def save_checkpoint(
+        self, parts: Mapping[str, Any], position: dict[str, Any], best: Mapping[str, Any] | None = None
+    ) -> int:
         """Write a checkpoint of ``parts`` (name -> ``toolkit.models.base.Part``) at ``position``.
 
-        The checkpoint it replaces is kept as the fallback (``previous.json`` and its parts).
-        Returns the bytes written (frozen parts already on disk cost nothing).
+        The checkpoint it replaces is kept as the fallback (``previous.json`` and its parts). With
+        ``best`` (an evaluation), it is also the best snapshot (``best.json``: the record and the
+        evaluation); the best snapshot's parts stay until a better one replaces it, named, not
+        copied. Returns the bytes written (frozen parts already on disk cost nothing).
         """
         folder = self.checkpoints_dir
         folder.mkdir(parents=True, exist_ok=True)
+        best_record = self._record_or_none(BEST)
         records = self._record_or_none(LATEST), self._record_or_none(PREVIOUS)
         numbers = [int(r.get("number", 0)) for r in records if r]
         # the checkpoint replaced becomes the fallback; after resuming from the fallback because the latest
@@ -255,7 +264,12 @@ class RunFolder:
         with atomic_path(folder / LATEST) as tmp:
             tmp.write_text(text)
         written += len(text)
+        if best is not None:
+            best_record = {**record, "evaluation": dict(best)}
+            with atomic_path(folder / BEST) as tmp:
+                tmp.write_text(json.dumps(best_record, indent=1, sort_keys=True) + "\n")
         kept = set(files.values()) | set((latest or {}).get("parts", {}).values())
+        kept |= set((best_record or {}).get("parts", {}).values())
         for path in folder.glob("*.npz"):  # parts neither checkpoint names any more
             if path.name not in kept:
                 with contextlib.suppress(FileNotFoundError):
@@ -297,6 +311,38 @@ class RunFolder:
         if problems:
             raise DogkitError(f"{problems[-1]}; no sound checkpoint to resume from: start a new run with another --run")
         return None
+
+    def best_evaluation(self) -> dict[str, Any] | None:
+        """The best snapshot's evaluation, or None (no evaluations, or best.json unreadable)."""
+        record = self._record_or_none(BEST)
+        evaluation = (record or {}).get("evaluation")
+        return evaluation if isinstance(evaluation, dict) else None
+
+    def has_best(self) -> bool:
+        return (self.checkpoints_dir / BEST).is_file()
+
+    def load_best(self, verify: bool = False) -> Checkpoint | None:
+        """The best snapshot, its parts opened; None (said in one line) when it is damaged or gone."""
+        try:
+            record = self._record(BEST)
+        except DogkitError as exc:
+            log.warning("warning: %s; using the latest checkpoint instead", exc)
+            return None
+        if record is None:
+            return None
+        parts: dict[str, ArrayFile] = {}
+        try:
+            for part, file_name in record["parts"].items():
+                parts[part] = ArrayFile(self.checkpoints_dir / file_name)
+                if verify:
+                    parts[part].verify()
+        except CheckpointError as exc:
+            for opened in parts.values():
+                opened.close()
+            log.warning("warning: the best snapshot is damaged (%s); using the latest checkpoint instead", exc)
+            return None
+        evaluation = record.get("evaluation") if isinstance(record.get("evaluation"), dict) else None
+        return Checkpoint(record.get("position", {}), parts, dict(record["parts"]), evaluation)
 
     # ------------------------------------------------------------------ history, timing, samples, logs
 

@@ -28,8 +28,15 @@ class CheckpointSaver:
     def due(self) -> bool:
         return time.monotonic() - self.last >= self.every_s
 
-    def save(self, state: Callable[[], Mapping[str, Any]], position: Position, wait: bool = False) -> None:
-        """Save ``state()`` (the model's parts, taken now, on this thread) at ``position``."""
+    def save(
+        self,
+        state: Callable[[], Mapping[str, Any]],
+        position: Position,
+        wait: bool = False,
+        best: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Save ``state()`` (the model's parts, taken now, on this thread) at ``position``; with ``best``
+        (an evaluation), as the best snapshot too."""
         from toolkit.train.checkpoint import ChunkedArray
 
         tick = time.perf_counter()
@@ -41,17 +48,19 @@ class CheckpointSaver:
             isinstance(a, ChunkedArray) for part in parts.values() if part.frozen is None for a in part.arrays.values()
         )
         if live or wait:
-            self._write(parts, record)
+            self._write(parts, record, best)
             self.join()  # a failed write is the caller's to hear of now, not at a next save that may never come
         else:
-            self._thread = threading.Thread(target=self._write, args=(parts, record), name="checkpoint", daemon=True)
+            self._thread = threading.Thread(
+                target=self._write, args=(parts, record, best), name="checkpoint", daemon=True
+            )
             self._thread.start()
         self.last = time.monotonic()
         self.blocked_s += time.perf_counter() - tick
 
-    def _write(self, parts, record) -> None:
+    def _write(self, parts, record, best=None) -> None:
         try:
-            self.bytes += self.run.save_checkpoint(parts, record)
+            self.bytes += self.run.save_checkpoint(parts, record, best)
             self.saves += 1
         except BaseException as exc:  # raised on the training thread by the next join()
             self._failure = exc

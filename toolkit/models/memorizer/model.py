@@ -108,6 +108,7 @@ class Memorizer:
             grid_label="memorize",
             share=MEMORIZE_SHARE,
             trains_generator=False,
+            evaluate="never",
         )
         rounds = [
             Phase(
@@ -121,6 +122,7 @@ class Memorizer:
                 begin=lambda done, lr=lr: self.coach.set_learning_rate(lr),
                 grid=lambda: image_grid(to_uint8(generate(self.coach.generator, self.grid_codes, self.grid_weights))),
                 grid_label=f"coach_round_{r + 1:02d}",
+                evaluate="end",
             )
             for r, (epochs, lr) in enumerate(config.coach_plan())
         ]
