@@ -287,6 +287,7 @@ class Training:
         schedule planned (by default within ``share`` of the training time), the reference's features
         computed (or read from the run's cache). Otherwise one line says why there is none."""
         settings = self.config.evaluation
+        crops = self.__dict__.pop("eval_crops", None)  # held only until the reference's features are known
         if not settings.enabled:
             return
         if self.extractor is None:
@@ -302,10 +303,10 @@ class Training:
             self.model_config.seed,
             self.data_info["fingerprint"],
         )
-        evaluator.measure(self.eval_crops)
+        evaluator.measure(crops)
         self.evaluator = evaluator  # the estimates below read it
         train_s = self.train_deadline.left()
-        reference_s = evaluator.reference_estimate(len(self.eval_crops))
+        reference_s = evaluator.reference_estimate(len(crops))
         one = self.evaluation_estimate()
         self.eval_budget = settings.share * train_s if settings.every_s is None else math.inf
         if reference_s + one > min(self.eval_budget, 0.5 * train_s):
@@ -313,9 +314,7 @@ class Training:
             log.info(
                 "not evaluating while training: %sone evaluation of %d images take about %s here, more than %s "
                 "(%s of the %s of training)%s",
-                f"the reference features of {min(len(self.eval_crops), settings.reference_crops)} crops and "
-                if reference_s
-                else "",
+                f"the reference features of {len(crops)} crops and " if reference_s else "",
                 settings.images,
                 format_seconds(reference_s + one),
                 format_seconds(min(self.eval_budget, 0.5 * train_s)),
@@ -329,9 +328,8 @@ class Training:
             self.eval_interval = (train_s - reference_s) / count
         else:
             self.eval_interval = settings.every_s
-        evaluator.load_reference(self.eval_crops)
+        evaluator.load_reference(crops)
         evaluator.spent_s = time.perf_counter() - tick  # measuring counts too
-        del self.eval_crops
         self.next_evaluation = time.monotonic() + self.eval_interval
         self.last_evaluated_steps: int | None = None
         self.best_mifid = self.saved_best_mifid()
