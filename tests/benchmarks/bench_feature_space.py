@@ -2,7 +2,7 @@
 
 Run directly: ``python tests/benchmarks/bench_feature_space.py [--model FILE.keras]``. Builds the
 demo-like training set (``--photos``) and a held-out set from other seeds (``--held-out-photos``),
-trains the feature model of ``feature_space.py`` on the training crops (or loads ``--model``),
+trains the feature model of ``feature_space.py`` on the training crops (or reuses ``--model``),
 then, with dogkit's own ``features_extractor``, ``feature_statistics`` and ``mifid``, prints the
 FID against the training crops of ``--images`` images each: held-out crops (the floor), blurred
 and noisy held-out crops, training crops themselves, and two baselines that need no learning
@@ -89,7 +89,9 @@ def noise_rows(pool: np.ndarray, ref_stats, sizes, draws: int, rng: np.random.Ge
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help="a feature model made by feature_space.py (default: build one)")
+    parser.add_argument(
+        "--model", type=Path, help="the feature model: reused when the file exists, else built there and kept"
+    )
     parser.add_argument("--photos", type=int, default=2000, help="synthetic photos for the training crops")
     parser.add_argument("--held-out-photos", type=int, default=9200, help="synthetic photos for the held-out crops")
     parser.add_argument("--minutes", type=float, default=2.0, help="the feature model's training time")
@@ -109,9 +111,8 @@ def main() -> None:
         data_s = time.monotonic() - started
         print(f"{len(crops)} training crops, {len(held_out)} held-out crops in {data_s:.0f} s")
         tick = time.monotonic()
-        model = args.model
-        if model is None:
-            model = Path(work) / "synthetic_features.keras"
+        model = args.model or Path(work) / "synthetic_features.keras"
+        if not model.exists():
             config = FeatureModelConfig(seconds=args.minutes * 60, seed=args.seed)
             build_feature_model(crops, breeds, model, config)
         extractor = features_extractor(model)
