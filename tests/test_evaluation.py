@@ -76,6 +76,7 @@ def test_the_memorizer_is_evaluated_after_each_coach_round_and_packs_its_best(tm
     result = invoke("train", "--data", cache, "--run", run, "--budget", "100s", *args)
     assert result.exit_code == 0, result.output
     assert "evaluating while training in tiny.keras space: 40 images against 64 training crops" in caplog.text
+    assert "best snapshot: MiFID " in result.output and "`dogkit pack --run` packs it" in result.output
     rows = eval_rows(run)
     # one evaluation per coach round, none while memorizing (the generator is not trained then)
     assert [row["round"] for row in rows] == ["1", "2", "3"]

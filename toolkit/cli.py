@@ -432,6 +432,13 @@ def train(
         f"trained {result.epochs} epochs ({result.steps} steps) in {format_seconds(result.seconds)}{last}; "
         f"run {state}: {result.run}"
     )
+    best = run.best_evaluation()
+    if best is not None:
+        click.echo(
+            f"best snapshot: MiFID {best['mifid']:.3f} (FID {best['fid']:.3f}, d {best['distance']:.4f}) at "
+            f"{best['generator_steps']:,} generator steps, in {best.get('space', 'its feature space')}; "
+            "`dogkit pack --run` packs it"
+        )
     click.echo(f"next: dogkit pack --run {result.run} --out images.zip")
 
 
