@@ -277,8 +277,9 @@ def _evaluation_options(command=None, *, inception: bool = True):
             type=click.IntRange(min=2),
             default=EVAL_IMAGES,
             show_default=True,
-            help="Images generated per evaluation. FID from 2,000 images reads higher than from 10,000 "
-            "and moves between draws (see the README's figures): compare evaluations with each other.",
+            help="Images generated per evaluation. FID from 2,000 images reads higher than from 10,000 and "
+            "moves between draws: in the README's synthetic feature space, by 0.5 to 0.7 (std over 5 draws of "
+            "held-out crops, FID about 1.6) at 2,000 and 0.16 at 10,000. Compare evaluations with each other.",
         ),
         click.option(
             "--features",
