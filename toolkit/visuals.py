@@ -113,10 +113,16 @@ def quality_curves(
         draw.rectangle((x_lo, y_lo, x_hi, y_hi), outline=(160, 160, 160))
         finite = [v for v in values if np.isfinite(v)] or [0.0]
         low, high = min(finite), max(finite)
-        span = (high - low) or 1.0
-        draw.text((x_lo, y0 + 4), f"{title}: {len(values)} evaluations", fill="black", font=font)
-        draw.text((4, y_lo), f"{high:.4g}", fill=(90, 90, 90), font=font)
-        draw.text((4, y_hi - 10), f"{low:.4g}", fill=(90, 90, 90), font=font)
+        logarithmic = low > 0 and high / low > 20  # one early outlier would flatten the rest
+        scale = np.log10 if logarithmic else (lambda v: v)
+        values = [scale(v) if np.isfinite(v) and v > 0 or not logarithmic else scale(low) for v in values]
+        span = (scale(high) - scale(low)) or 1.0
+        low, high = scale(low), scale(high)
+        low_label, high_label = (10**low, 10**high) if logarithmic else (low, high)
+        log_note = ", log scale" if logarithmic else ""
+        draw.text((x_lo, y0 + 4), f"{title}: {len(values)} evaluations{log_note}", fill="black", font=font)
+        draw.text((4, y_lo), f"{high_label:.4g}", fill=(90, 90, 90), font=font)
+        draw.text((4, y_hi - 10), f"{low_label:.4g}", fill=(90, 90, 90), font=font)
         draw.text((x_lo, y_hi + 6), f"{t_lo:.1f} min", fill=(90, 90, 90), font=font)
         draw.text((x_hi - 48, y_hi + 6), f"{t_hi:.1f} min", fill=(90, 90, 90), font=font)
         points = [
