@@ -76,7 +76,7 @@ def test_the_memorizer_is_evaluated_after_each_coach_round_and_packs_its_best(tm
     result = invoke("train", "--data", cache, "--run", run, "--budget", "100s", *args)
     assert result.exit_code == 0, result.output
     assert "evaluating while training in tiny.keras space: 40 images against 64 training crops" in caplog.text
-    assert "best snapshot: MiFID " in result.output and "`dogkit pack --run` packs it" in result.output
+    assert "best snapshot (by FID): MiFID " in result.output and "`dogkit pack --run` packs it" in result.output
     rows = eval_rows(run)
     # one evaluation per coach round, none while memorizing (the generator is not trained then)
     assert [row["round"] for row in rows] == ["1", "2", "3"]
@@ -88,10 +88,11 @@ def test_the_memorizer_is_evaluated_after_each_coach_round_and_packs_its_best(tm
         "coach",
     }
     best = json.loads((run / "checkpoints" / "best.json").read_text())
-    lowest = min(rows, key=lambda row: float(row["eval_mifid"]))
+    # a user's feature space: the best is the lowest FID (MiFID's threshold is Inception's)
+    lowest = min(rows, key=lambda row: float(row["eval_fid"]))
     assert best["evaluation"]["generator_steps"] == int(lowest["steps"])
-    assert best["evaluation"]["mifid"] == pytest.approx(float(lowest["eval_mifid"]), rel=1e-5)
-    assert best["evaluation"]["space"] == "tiny.keras space"
+    assert best["evaluation"]["fid"] == pytest.approx(float(lowest["eval_fid"]), rel=1e-5)
+    assert best["evaluation"]["space"] == "tiny.keras space" and best["evaluation"]["criterion"] == "fid"
     assert all((run / "checkpoints" / name).is_file() for name in best["parts"].values())
     assert (run / "quality_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     timing = json.loads((run / "timing.json").read_text())
@@ -99,7 +100,7 @@ def test_the_memorizer_is_evaluated_after_each_coach_round_and_packs_its_best(tm
 
     packed = invoke("pack", "--run", run, "--out", tmp_path / "best.zip", "--count", 30)
     assert packed.exit_code == 0, packed.output
-    assert "the best snapshot (MiFID" in packed.output and "tiny.keras space" in packed.output
+    assert "the best snapshot by FID (MiFID" in packed.output and "tiny.keras space" in packed.output
     assert validate_zip(tmp_path / "best.zip", count=30).ok
 
 
@@ -213,3 +214,12 @@ def test_a_features_model_whose_output_is_not_n_by_d_is_refused_before_training(
     result = invoke("train", "--data", cache, "--run", tmp_path / "run", "--features", flat, *TINY)
     assert result.exit_code == 1 and "maps.keras" in one_line(result.output), result.output
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("kind", "criterion"), [("graph", "mifid"), ("keras", "mifid"), ("features", "fid")])
+def test_the_best_is_the_lowest_mifid_in_inceptions_spaces_and_the_lowest_fid_in_others(tmp_path, kind, criterion):
+    from toolkit.train.evaluation import Evaluator
+
+    extractor = DriftingFeatures()
+    extractor.kind = kind
+    assert Evaluator(extractor, EvalSettings(), tmp_path, 0, "f").criterion == criterion

@@ -435,8 +435,9 @@ def train(
     )
     best = run.best_evaluation()
     if best is not None:
+        by = " (by FID)" if best.get("criterion") == "fid" else ""
         click.echo(
-            f"best snapshot: MiFID {best['mifid']:.3f} (FID {best['fid']:.3f}, d {best['distance']:.4f}) at "
+            f"best snapshot{by}: MiFID {best['mifid']:.3f} (FID {best['fid']:.3f}, d {best['distance']:.4f}) at "
             f"{best['generator_steps']:,} generator steps, in {best.get('space', 'its feature space')}; "
             "`dogkit pack --run` packs it"
         )

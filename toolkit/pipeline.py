@@ -185,7 +185,8 @@ def _say_evaluations(run: Path, say) -> None:
     best = folder.best_evaluation()
     lines = evaluation_table(folder.read_history(), best and best.get("generator_steps"))
     if lines:
-        say(f"evaluations while training ({best.get('space', '') if best else ''}):")
+        by = f", the best by {'FID' if best.get('criterion') == 'fid' else 'MiFID'}" if best else ""
+        say(f"evaluations while training ({best.get('space', '') if best else ''}{by}):")
         for line in lines:
             say("  " + line)
 

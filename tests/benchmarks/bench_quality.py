@@ -129,7 +129,8 @@ def curve_plot(curves: dict[str, list[dict]], baselines: dict[str, dict], key: s
 
 
 def sample_sheet(runs: dict[str, Path], crops: np.ndarray, path: Path) -> None:
-    """64 training crops, then 64 images of each run's best snapshot, as `dogkit pack` makes them."""
+    """64 training crops, then 64 images of each run at the end of its budget (its latest checkpoint),
+    as `dogkit pack --snapshot latest` makes them."""
     from PIL import Image, ImageDraw
 
     from toolkit.pack.from_run import load_sampler
@@ -138,8 +139,8 @@ def sample_sheet(runs: dict[str, Path], crops: np.ndarray, path: Path) -> None:
 
     panels = [("training crops", crops[np.random.default_rng(0).permutation(len(crops))[:64]])]
     for name, run in runs.items():
-        loaded = load_sampler(run)
-        panels.append((f"{name} ({loaded.snapshot})", np.stack(list(generated_images(loaded.sampler, 64, 0, {})))))
+        loaded = load_sampler(run, snapshot="latest")
+        panels.append((name, np.stack(list(generated_images(loaded.sampler, 64, 0, {})))))
     tiles = []
     for title, images in panels:
         grid = Image.fromarray(image_grid(images, columns=8))

@@ -142,7 +142,8 @@ def describe_snapshot(pack: GeneratedPack) -> str:
     if pack.snapshot != "best" or pack.evaluation is None:
         return "the latest checkpoint"
     ev = pack.evaluation
+    by = " by FID" if ev.get("criterion") == "fid" else ""
     return (
-        f"the best snapshot (MiFID {ev['mifid']:.3f}, FID {ev['fid']:.3f}, d {ev['distance']:.4f} at "
+        f"the best snapshot{by} (MiFID {ev['mifid']:.3f}, FID {ev['fid']:.3f}, d {ev['distance']:.4f} at "
         f"{ev['generator_steps']:,} generator steps, in {ev.get('space', 'its feature space')})"
     )

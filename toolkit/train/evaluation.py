@@ -8,7 +8,9 @@ features are computed once per run and feature space and cached in ``<run>/eval/
 
 The numbers are MiFID's (``toolkit.metric.mifid``) with the same numerics as ``dogkit score``, but
 from fewer images and against training crops, not the competition's photos: they rank a run's own
-snapshots and compare runs scored the same way; they are not the leaderboard's figure.
+snapshots and compare runs scored the same way; they are not the leaderboard's figure. The best
+snapshot is the one with the lowest MiFID in Inception's spaces, the lowest FID in any other
+(``Evaluator.criterion``).
 
 Every evaluation is timed; the loop plans with ``estimate()`` and never starts one that would not
 fit before its deadline. By default (``every_s`` None) evaluation takes at most ``share`` of the
@@ -170,6 +172,17 @@ class Evaluator:
     @property
     def space(self) -> str:
         return self.extractor.space
+
+    @property
+    def criterion(self) -> str:
+        """What the best snapshot is chosen by: MiFID in Inception's spaces, whose features its 0.1
+        threshold was set for; FID in any other, where that threshold can count every image as
+        memorized (the synthetic benchmark space does) and MiFID then ranks by noise in d."""
+        return "mifid" if getattr(self.extractor, "kind", "features") in ("graph", "keras") else "fid"
+
+    @property
+    def criterion_name(self) -> str:
+        return {"mifid": "MiFID", "fid": "FID"}[self.criterion]
 
     @property
     def cache_path(self) -> Path:

@@ -332,7 +332,7 @@ class Training:
         evaluator.spent_s = time.perf_counter() - tick  # measuring counts too
         self.next_evaluation = time.monotonic() + self.eval_interval
         self.last_evaluated_steps: int | None = None
-        self.best_mifid = self.saved_best_mifid()
+        self.best_value = self.saved_best_value()
         log.info(
             "evaluating while training in %s: %d images against %d training crops every %s, about %s each "
             "(FID from %d images reads higher than from 10,000; compare evaluations with each other)",
@@ -344,15 +344,15 @@ class Training:
             settings.images,
         )
 
-    def saved_best_mifid(self) -> float | None:
-        """The MiFID to beat: the run's best snapshot's, when it was scored in this feature space."""
+    def saved_best_value(self) -> float | None:
+        """The figure to beat: the run's best snapshot's, when it was scored in this feature space."""
         best = self.run_folder.best_evaluation()
         if best is None:
             return None
         if best.get("extractor") != self.evaluator.extractor.identity:
             log.info("the run's best snapshot was scored in another feature space; the next evaluation replaces it")
             return None
-        return float(best["mifid"])
+        return float(best[self.evaluator.criterion])
 
     def evaluation_estimate(self) -> float:
         """Seconds an evaluation takes here, with writing the checkpoint a new best is saved as."""
@@ -505,7 +505,12 @@ class Training:
         record = (
             None
             if best is None
-            else {**best.to_dict(), "extractor": self.evaluator.extractor.identity, "space": self.evaluator.space}
+            else {
+                **best.to_dict(),
+                "extractor": self.evaluator.extractor.identity,
+                "space": self.evaluator.space,
+                "criterion": self.evaluator.criterion,
+            }
         )
         self.saver.save(self.model.state, replace(position, rng=self.position.rng), best=record)
 
@@ -574,9 +579,10 @@ class Training:
         self.last_evaluated_steps = steps
         self.recorder.evaluation(evaluation)
         self.position.history_rows += 1
-        best = self.best_mifid is None or evaluation.mifid < self.best_mifid
+        value = getattr(evaluation, evaluator.criterion)
+        best = self.best_value is None or value < self.best_value
         if best:
-            self.best_mifid = evaluation.mifid
+            self.best_value = value
         log.info(
             "evaluation at %d steps: FID %.3f, d %.4f, MiFID %.3f (%s, %d images, %s)%s",
             steps,
@@ -586,7 +592,7 @@ class Training:
             evaluator.space,
             evaluation.images,
             format_seconds(evaluation.seconds),
-            ": the best so far" if best else "",
+            f": the best {evaluator.criterion_name} so far" if best else "",
         )
         return evaluation if best else None
 
