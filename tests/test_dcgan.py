@@ -51,7 +51,7 @@ def test_radford_architecture():
     assert generator.output_shape == (None, 64, 64, 3) and discriminator.output_shape == (None, 1)
     config = RadfordConfig()
     assert (config.learning_rate, config.beta_1, config.flip) == (2e-4, 0.5, True)
-    assert (DcganConfig().learning_rate, DcganConfig().flip) == (1e-4, False)
+    assert (DcganConfig().learning_rate, DcganConfig().beta_1, DcganConfig().flip) == (1e-4, 0.5, False)
 
 
 def test_flips_mirror_exactly_the_chosen_images():

@@ -128,22 +128,22 @@ def curve_plot(curves: dict[str, list[dict]], baselines: dict[str, dict], key: s
     canvas.save(path)
 
 
-def sample_sheet(runs: dict[str, Path], crops: np.ndarray, path: Path) -> None:
-    """64 training crops, then 64 images of each run at the end of its budget (its latest checkpoint),
-    as `dogkit pack --snapshot latest` makes them."""
+def sample_sheet(runs: dict[str, Path], crops: np.ndarray, path: Path, count: int = 16) -> None:
+    """``count`` training crops, then ``count`` images of each run at the end of its budget (its latest
+    checkpoint), as `dogkit pack --snapshot latest` makes them."""
     from PIL import Image, ImageDraw
 
     from toolkit.pack.from_run import load_sampler
     from toolkit.train.sampling import generated_images
     from toolkit.visuals import image_grid
 
-    panels = [("training crops", crops[np.random.default_rng(0).permutation(len(crops))[:64]])]
+    panels = [("training crops", crops[np.random.default_rng(0).permutation(len(crops))[:count]])]
     for name, run in runs.items():
         loaded = load_sampler(run, snapshot="latest")
-        panels.append((name, np.stack(list(generated_images(loaded.sampler, 64, 0, {})))))
+        panels.append((name, np.stack(list(generated_images(loaded.sampler, count, 0, {})))))
     tiles = []
     for title, images in panels:
-        grid = Image.fromarray(image_grid(images, columns=8))
+        grid = Image.fromarray(image_grid(images, columns=int(np.ceil(np.sqrt(count)))))
         tile = Image.new("RGB", (grid.width, grid.height + 22), "white")
         tile.paste(grid, (0, 22))
         ImageDraw.Draw(tile).text((6, 5), title, fill="black")

@@ -2,7 +2,8 @@
 
 - ``dcgan``: the TensorFlow-tutorial layer stack scaled to 64x64: a 2,733,507-parameter generator
   (Dense 100 -> 8x8x256, three 5x5 stride-2 transposed convolutions) and a 242,561-parameter
-  discriminator (two 5x5 stride-2 convolutions, dropout, Dense 1). Adam 1e-4.
+  discriminator (two 5x5 stride-2 convolutions, dropout, Dense 1). Adam 1e-4 with beta_1 0.5 (the
+  tutorial's 0.9 diverged in bench_quality's FID curve).
 - ``dcgan-radford``: Radford et al. (2015) for 64x64: 4x4 transposed convolutions from 100-d noise
   through 512/256/128/64 channels with BatchNorm and ReLU; strided convolutions with LeakyReLU 0.2
   and BatchNorm in the discriminator; Adam 2e-4 with beta_1 0.5; horizontal flips of the data.
