@@ -148,6 +148,9 @@ def test_the_kernel_scores_itself_when_the_metric_dataset_is_attached(script, ph
     assert done.returncode == 0, done.stdout + done.stderr
     assert_kept_to_its_budget(done.stdout, BUDGET_S)
     assert "score: MiFID" in done.stdout, done.stdout
+    # the metric's network evaluates the run as it trains, and the best snapshot is packed
+    assert "evaluations while training (the competition's Inception graph, the best by MiFID):" in done.stdout
+    assert "pack: 10000 images from the best snapshot (MiFID" in done.stdout, done.stdout
     score = json.loads((working / "score.json").read_text())
     assert score["n_generated"] == 10_000 and score["n_reference"] == len(photos)
 
