@@ -223,3 +223,12 @@ def test_the_best_is_the_lowest_mifid_in_inceptions_spaces_and_the_lowest_fid_in
     extractor = DriftingFeatures()
     extractor.kind = kind
     assert Evaluator(extractor, EvalSettings(), tmp_path, 0, "f").criterion == criterion
+
+
+def test_a_features_file_that_is_not_a_keras_model_is_refused_before_training(tmp_path):
+    cache = write_crop_cache(tmp_path / "crops.npz", 16, seed=1)
+    text = tmp_path / "notes.keras"
+    text.write_text("not a model\n")
+    result = invoke("train", "--data", cache, "--run", tmp_path / "run", "--features", text, *TINY)
+    assert result.exit_code == 1 and f"{text}: not a Keras model" in one_line(result.output), result.output
+    assert not (tmp_path / "run").exists()
