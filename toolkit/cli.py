@@ -435,12 +435,10 @@ def train(
     )
     best = run.best_evaluation()
     if best is not None:
-        by = " (by FID)" if best.get("criterion") == "fid" else ""
-        click.echo(
-            f"best snapshot{by}: MiFID {best['mifid']:.3f} (FID {best['fid']:.3f}, d {best['distance']:.4f}) at "
-            f"{best['generator_steps']:,} generator steps, in {best.get('space', 'its feature space')}; "
-            "`dogkit pack --run` packs it"
-        )
+        from toolkit.train.evaluation import chosen_by, describe_best
+
+        by = " (by FID)" if chosen_by(best) == "FID" else ""
+        click.echo(f"best snapshot{by}: {describe_best(best)}; `dogkit pack --run` packs it")
     click.echo(f"next: dogkit pack --run {result.run} --out images.zip")
 
 

@@ -178,14 +178,14 @@ def run_pipeline(config: PipelineConfig, say: Callable[[str], object] = log.info
 
 def _say_evaluations(run: Path, say) -> None:
     """The table of the run's evaluations while training, the best marked."""
-    from toolkit.train.evaluation import evaluation_table
+    from toolkit.train.evaluation import chosen_by, evaluation_table
     from toolkit.train.runs import RunFolder
 
     folder = RunFolder(run)
     best = folder.best_evaluation()
     lines = evaluation_table(folder.read_history(), best and best.get("generator_steps"))
     if lines:
-        by = f", the best by {'FID' if best.get('criterion') == 'fid' else 'MiFID'}" if best else ""
+        by = f", the best by {chosen_by(best)}" if best else ""
         say(f"evaluations while training ({best.get('space', '') if best else ''}{by}):")
         for line in lines:
             say("  " + line)

@@ -17,7 +17,6 @@ at the same budget (for example ``--variant dcgan-b05:dcgan:beta_1=0.5``).
 from __future__ import annotations
 
 import argparse
-import csv
 import subprocess
 import sys
 import tempfile
@@ -48,17 +47,18 @@ def dogkit(*args: object) -> str:
 
 def evaluations(run: Path) -> list[dict[str, float]]:
     """The run's evaluations (history.csv rows whose phase is eval): minutes, steps, FID, d, MiFID."""
-    with open(run / "history.csv", newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["phase"] == "eval"]
+    from toolkit.train.evaluation import evaluation_rows
+    from toolkit.train.runs import RunFolder
+
     return [
         {
-            "minutes": float(row["elapsed"]) / 60,
-            "steps": int(row["steps"]),
-            "fid": float(row["eval_fid"]),
-            "d": float(row["eval_distance"]),
-            "mifid": float(row["eval_mifid"]),
-        }
-        for row in rows
+            "minutes": row["elapsed"] / 60,
+            "steps": row["steps"],
+            "fid": row["eval_fid"],
+            "d": row["eval_distance"],
+            "mifid": row["eval_mifid"],
+        }  # fmt: skip
+        for row in evaluation_rows(RunFolder(run).read_history())
     ]
 
 

@@ -141,9 +141,7 @@ def describe_snapshot(pack: GeneratedPack) -> str:
     """Which checkpoint was packed, and its evaluation when it is the best snapshot."""
     if pack.snapshot != "best" or pack.evaluation is None:
         return "the latest checkpoint"
-    ev = pack.evaluation
-    by = " by FID" if ev.get("criterion") == "fid" else ""
-    return (
-        f"the best snapshot{by} (MiFID {ev['mifid']:.3f}, FID {ev['fid']:.3f}, d {ev['distance']:.4f} at "
-        f"{ev['generator_steps']:,} generator steps, in {ev.get('space', 'its feature space')})"
-    )
+    from toolkit.train.evaluation import chosen_by, describe_best
+
+    by = " by FID" if chosen_by(pack.evaluation) == "FID" else ""
+    return f"the best snapshot{by} ({describe_best(pack.evaluation)})"

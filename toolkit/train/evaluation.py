@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,6 @@ REFERENCE_CROPS = 10_000  # training crops the evaluations compare with
 EVAL_SHARE = 0.05  # by default, evaluation's share of the training time at most
 EVAL_BATCH = 50  # images per forward pass of the feature network
 EVAL_PHASE = "eval"  # history.csv's phase column for an evaluation's row
-EVAL_COLUMNS = ("eval_fid", "eval_distance", "eval_mifid", "eval_images")
 _REFERENCE_SEED = 0x5EED_E7A1  # the reference crops' choice: the same for every run on the same crops
 
 
@@ -96,18 +95,7 @@ class Evaluation:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "fid": self.fid,
-            "distance": self.distance,
-            "distance_thresholded": self.distance_thresholded,
-            "mifid": self.mifid,
-            "images": self.images,
-            "seconds": self.seconds,
-            "generator_steps": self.generator_steps,
-            "epochs_done": self.epochs_done,
-            "round": self.round,
-            "elapsed": self.elapsed,
-        }
+        return asdict(self)
 
 
 def evaluation_rows(history: list[Mapping[str, str]]) -> list[dict[str, float]]:
@@ -121,7 +109,6 @@ def evaluation_rows(history: list[Mapping[str, str]]) -> list[dict[str, float]]:
                 {
                     "elapsed": float(row["elapsed"]),
                     "steps": int(row["steps"]),
-                    "epoch": int(row["epoch"]),
                     **{key: float(row[key]) for key in ("eval_fid", "eval_distance", "eval_mifid")},
                 }
             )
@@ -143,6 +130,19 @@ def evaluation_table(history: list[Mapping[str, str]], best_steps: int | None = 
             f"{row['eval_distance']:>8.4f} {row['eval_mifid']:>10.3f}{mark}"
         )
     return lines
+
+
+def describe_best(evaluation: Mapping[str, Any]) -> str:
+    """A best snapshot's figures, where it stands and its space, as `train`, `pack` and the kernel say them."""
+    return (
+        f"MiFID {evaluation['mifid']:.3f}, FID {evaluation['fid']:.3f}, d {evaluation['distance']:.4f} at "
+        f"{evaluation['generator_steps']:,} generator steps, in {evaluation.get('space', 'its feature space')}"
+    )
+
+
+def chosen_by(evaluation: Mapping[str, Any]) -> str:
+    """The figure a best snapshot was chosen by (``Evaluator.criterion``), as it is written."""
+    return "FID" if evaluation.get("criterion") == "fid" else "MiFID"
 
 
 def reference_choice(crops: np.ndarray, count: int) -> np.ndarray:
@@ -189,7 +189,7 @@ class Evaluator:
         return self.eval_dir / f"reference-{self.extractor.identity}-{self.fingerprint[:16]}.npz"
 
     def measure(self, crops: np.ndarray) -> None:
-        """Time the feature network on two batches of crops (the first loads it)."""
+        """Time the feature network on two batches of the reference crops (the first loads it)."""
         probe = (
             crops[: 2 * EVAL_BATCH]
             if len(crops) >= 2 * EVAL_BATCH
@@ -202,7 +202,7 @@ class Evaluator:
         # FID and d of random features of this width: the statistics cost, measured
         width = features.shape[1]
         rng = np.random.default_rng(0)
-        reference = rng.standard_normal((min(len(crops), self.settings.reference_crops), width)).astype(np.float32)
+        reference = rng.standard_normal((len(crops), width)).astype(np.float32)
         tick = time.perf_counter()
         _figures(rng.standard_normal((self.settings.images, width)).astype(np.float32), reference)
         self.statistics_s = time.perf_counter() - tick
@@ -211,7 +211,7 @@ class Evaluator:
         return self.cache_path.is_file()
 
     def reference_estimate(self, crops: int) -> float:
-        return 0.0 if self.reference_cached() else self.per_image_s * min(crops, self.settings.reference_crops)
+        return 0.0 if self.reference_cached() else self.per_image_s * crops
 
     def estimate(self, images_per_second: float) -> float:
         """Seconds one evaluation takes: the last one measured, else from the measured parts."""
@@ -221,22 +221,24 @@ class Evaluator:
         return 1.2 * (n / max(images_per_second, 1e-9) + n * self.per_image_s + self.statistics_s)
 
     def load_reference(self, crops: np.ndarray) -> float:
-        """The reference's features: from the run's cache, or computed and cached. Returns seconds taken."""
+        """The features of the reference ``crops`` (``reference_choice``'s): from the run's cache, or
+        computed and cached. Returns seconds taken."""
         from toolkit.data.crops import save_npz
         from toolkit.metric.mifid import feature_statistics
+        from toolkit.metric.score import load_reference_npz
 
         tick = time.perf_counter()
         path = self.cache_path
         if path.is_file():
             try:
-                with np.load(path, allow_pickle=False) as npz:
-                    self.reference = (npz["features"], npz["m"].astype(np.float64), npz["s"].astype(np.float64))
-            except (OSError, ValueError, KeyError, EOFError) as exc:
-                log.warning("warning: %s: unreadable (%s); computing the reference features again", path, exc)
+                cached = load_reference_npz(path, self.extractor)
+            except DogkitError as exc:
+                log.warning("warning: %s; computing the reference features again", exc)
+            else:
+                self.reference = (cached.features, cached.mu, cached.sigma)
         if self.reference is None:
-            chosen = reference_choice(crops, self.settings.reference_crops)
-            log.info("evaluation: features of %d training crops (%s), once per run", len(chosen), self.space)
-            features = self.extractor.extract(chosen, EVAL_BATCH)
+            log.info("evaluation: features of %d training crops (%s), once per run", len(crops), self.space)
+            features = self.extractor.extract(crops, EVAL_BATCH)
             mu, sigma = feature_statistics(features)
             self.reference = (features, mu, sigma)
             try:

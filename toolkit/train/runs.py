@@ -293,15 +293,9 @@ class RunFolder:
                 continue
             if record is None:
                 continue
-            parts: dict[str, ArrayFile] = {}
             try:
-                for part, file_name in record["parts"].items():
-                    parts[part] = ArrayFile(self.checkpoints_dir / file_name)
-                    if verify:
-                        parts[part].verify()
+                parts = self._open_parts(record, verify)
             except CheckpointError as exc:
-                for opened in parts.values():
-                    opened.close()
                 problems.append(str(exc))
                 continue
             if problems:
@@ -311,6 +305,24 @@ class RunFolder:
         if problems:
             raise DogkitError(f"{problems[-1]}; no sound checkpoint to resume from: start a new run with another --run")
         return None
+
+    def _open_parts(self, record: Mapping[str, Any], verify: bool) -> dict[str, ArrayFile]:
+        """The part files a checkpoint record names, opened (and, with ``verify``, their CRCs checked).
+
+        Raises:
+            CheckpointError: one is missing or damaged (those already opened are closed again).
+        """
+        parts: dict[str, ArrayFile] = {}
+        try:
+            for part, file_name in record["parts"].items():
+                parts[part] = ArrayFile(self.checkpoints_dir / file_name)
+                if verify:
+                    parts[part].verify()
+        except CheckpointError:
+            for opened in parts.values():
+                opened.close()
+            raise
+        return parts
 
     def best_evaluation(self) -> dict[str, Any] | None:
         """The best snapshot's evaluation, or None (no evaluations, or best.json unreadable)."""
@@ -330,15 +342,9 @@ class RunFolder:
             return None
         if record is None:
             return None
-        parts: dict[str, ArrayFile] = {}
         try:
-            for part, file_name in record["parts"].items():
-                parts[part] = ArrayFile(self.checkpoints_dir / file_name)
-                if verify:
-                    parts[part].verify()
+            parts = self._open_parts(record, verify)
         except CheckpointError as exc:
-            for opened in parts.values():
-                opened.close()
             log.warning("warning: the best snapshot is damaged (%s); using the latest checkpoint instead", exc)
             return None
         evaluation = record.get("evaluation") if isinstance(record.get("evaluation"), dict) else None
