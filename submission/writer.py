@@ -6,7 +6,6 @@ import collections
 import os
 import zipfile
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import numpy as np
 from .files import atomic_path
 from .png import encode_png
 from .rules import IMAGE_COUNT, IMAGE_SHAPE
+from .threads import started_thread_pool
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: the same images give the same zip
 
@@ -73,7 +73,7 @@ def write_images_zip(
     workers = workers or min(8, os.cpu_count() or 1)
     source = iter(images)
     with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with started_thread_pool(workers) as pool:
             pending: collections.deque = collections.deque()
 
             def write_oldest() -> None:

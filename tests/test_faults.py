@@ -443,7 +443,11 @@ def test_an_epoch_cut_short_by_the_budget_is_not_recorded(tmp_path, monkeypatch)
     budget = 15.0  # about 4 s to start (TensorFlow), 3 s of margin: several seconds of training
     monkeypatch.setattr(SlowStepModel, "sleep_s", budget)  # step 30 outlasts the budget: epoch 2 is cut at 29
     crops = write_crop_cache(tmp_path / "crops.npz", 600, seed=5)  # 600 crops in batches of 32: 19 steps
-    config = TrainConfig(data=crops, run=tmp_path / "run", budget_s=budget, pack_count=10, min_train_s=1.0)
+    # packed in this process: a later `dogkit pack` process's start-up is read from this one's age when
+    # TensorFlow was loaded, which in a test process is whenever a test first needed it
+    config = TrainConfig(
+        data=crops, run=tmp_path / "run", budget_s=budget, pack_count=10, min_train_s=1.0, pack_separately=False
+    )
     result = train(config, SLOW_STEP)
     rows = history(tmp_path / "run")
     assert [(r["epoch"], r["steps"]) for r in rows] == [("1", "19")]  # the cut epoch is no row

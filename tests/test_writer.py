@@ -98,3 +98,48 @@ def test_failure_keeps_an_existing_good_zip_untouched(tmp_path, images64):
         write_images_zip(cycle(images64, 19), target, count=20)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["images.zip"]
+
+
+def test_the_encoding_threads_all_run_before_the_first_image_is_drawn(tmp_path, images64):
+    # a stop signal raised inside Thread.start leaves a traceback from threading beside dogkit's one line
+    # (seen in CI: SIGTERM to `pack --from-dir`); no thread may start once the images flow
+    import threading
+
+    def pool_threads():
+        return {t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")}
+
+    before = pool_threads()
+    running_at_first_image = []
+
+    def images():
+        running_at_first_image.append(len(pool_threads() - before))
+        yield from cycle(images64, 50)
+
+    write_images_zip(images(), tmp_path / "images.zip", count=50, workers=3)
+    assert running_at_first_image == [3]
+
+
+def test_a_stop_signal_while_the_threads_start_is_handled_once_they_all_run():
+    import os
+    import signal
+    import threading
+
+    from submission.threads import started_thread_pool
+
+    class Stopped(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stopped
+
+    before = set(threading.enumerate())
+    previous = signal.signal(signal.SIGTERM, stop)
+    started = []
+    try:
+        with pytest.raises(Stopped):
+            with started_thread_pool(3, initializer=lambda: (started.append(1), os.kill(os.getpid(), signal.SIGTERM))):
+                pytest.fail("the pool was handed out with a stop signal pending")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert len(started) == 3  # every thread started, the signal held back until they had
+    assert set(threading.enumerate()) <= before  # and all were shut down: no thread left waiting

@@ -34,7 +34,6 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from submission import IMAGE_COUNT, IMAGE_SIZE, atomic_path, validate_zip
+from submission.threads import started_thread_pool
 from toolkit.data.crops import save_npz
 from toolkit.data.discovery import IMAGE_SUFFIXES, FileReader, FileSet, find_competition_data, find_images
 from toolkit.errors import DogkitError
@@ -111,7 +111,7 @@ def _photos64(files: FileSet, skipped: list[str]) -> Iterator[np.ndarray]:
     Files are read in this thread and decoded by a few threads (Pillow releases the GIL).
     """
     workers = max(1, min(4, os.cpu_count() or 1))
-    with FileReader(files) as reader, ThreadPoolExecutor(workers) as pool:
+    with FileReader(files) as reader, started_thread_pool(workers) as pool:
         for start in range(0, len(files.names), _DECODE_CHUNK):
             names = files.names[start : start + _DECODE_CHUNK]
             for name, image in zip(names, pool.map(_photo_or_none, [reader.read(n) for n in names])):
