@@ -9,7 +9,9 @@ the coarse one (the default) alternately, with the same weights' shapes:
   them) and generation images/s (the EMA generator, batches of 256).
 
 Also prints the convolution multiply-adds per image of each formulation, the limit the ratios move
-towards. Goals on 2 cores: memorizer generation 1.8x, coach 1.6x; BigGAN training 1.3x, generation 1.8x.
+towards, and (``--layers``) each resampling convolution of the BigGAN at width 32 alone, forward and
+forward plus backward: where a whole-network ratio falls short of its multiply-adds, which layer.
+Goals on 2 cores: memorizer generation 1.8x, coach 1.6x; BigGAN training 1.3x, generation 1.8x.
 """
 
 from __future__ import annotations
@@ -119,6 +121,58 @@ def coach_epoch(coarse_grid: bool, images: np.ndarray, steps: int) -> float:
     return per_row * len(images)
 
 
+def layer_seconds(function, x, kernel, repeats: int = 3, calls: int = 3) -> tuple[float, float]:
+    """The best of ``repeats`` mean times of ``function(x, kernel)`` forward, and forward with the
+    gradients of a loss on its output to both inputs."""
+    forward = tf.function(function)
+
+    @tf.function
+    def backward(x, kernel):
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = function(x, kernel)
+            loss = tf.reduce_sum(y * y)
+        return tape.gradient(loss, [x, kernel])
+
+    times = []
+    for fn in (forward, backward):
+        tf.nest.map_structure(lambda t: t.numpy(), fn(x, kernel))  # traces
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                out = fn(x, kernel)
+            tf.nest.map_structure(lambda t: t.numpy(), out)
+            best = min(best, (time.perf_counter() - start) / calls)
+        times.append(best)
+    return times[0], times[1]
+
+
+def layer_table(width: int = 32, batch: int = 64) -> None:
+    """Each up-block's first convolution and each down-block's pooled convolution at ``width``, both
+    formulations: milliseconds forward and forward+backward, and the ratios."""
+    rng = np.random.default_rng(0)
+    g = [m * width for m in biggan_networks.G_MULTIPLIERS]
+    d = [m * width for m in biggan_networks.D_MULTIPLIERS]
+    layers = [("G up", 4 * 2**k, cin, cout, batch) for k, (cin, cout) in enumerate(zip(g, g[1:]))]
+    layers += [("D pool", 64 // 2**k, c, c, 2 * batch) for k, c in enumerate(d[:4])]  # reals and fakes
+    plain = {
+        "G up": lambda x, k: tf.nn.conv2d(coarse.upsample_nearest(x), k, 1, "SAME"),
+        "D pool": lambda x, k: coarse.downsample_mean(tf.nn.conv2d(x, k, 1, "SAME")),
+    }
+    fast = {"G up": coarse.upsample_conv, "D pool": coarse.conv_pool}
+    print(f"BigGAN w{width} resampling convolutions alone, ms (plain -> coarse): forward; forward+backward")
+    for kind, side, cin, cout, n in layers:
+        x = tf.constant(rng.standard_normal((n, side, side, cin)), tf.float32)
+        kernel = tf.constant(rng.standard_normal((3, 3, cin, cout)) * 0.05, tf.float32)
+        (pf, pb), (cf, cb) = layer_seconds(plain[kind], x, kernel), layer_seconds(fast[kind], x, kernel)
+        print(
+            f"  {kind:6s} {side:2d}px {cin:3d}->{cout:3d} x{n:3d}: "
+            f"{1e3 * pf:6.1f} -> {1e3 * cf:6.1f} ({pf / cf:4.2f}x); "
+            f"{1e3 * pb:6.1f} -> {1e3 * cb:6.1f} ({pb / cb:4.2f}x)"
+        )
+
+
 def line(label: str, values: dict[str, float], unit: str, higher_is_better: bool = True) -> None:
     plain, fast = values["plain"], values["coarse"]
     ratio = fast / plain if higher_is_better else plain / fast
@@ -128,9 +182,10 @@ def line(label: str, values: dict[str, float], unit: str, higher_is_better: bool
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crops", type=int, default=2000, help="crops the coach and BigGAN train on")
-    parser.add_argument("--steps", type=int, default=4, help="timed training steps per figure")
-    parser.add_argument("--batches", type=int, default=4, help="timed generation batches of 256")
-    parser.add_argument("--repeats", type=int, default=2, help="alternating measurements; the best counts")
+    parser.add_argument("--steps", type=int, default=8, help="timed training steps per figure")
+    parser.add_argument("--batches", type=int, default=8, help="timed generation batches of 256")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating measurements; the best counts")
+    parser.add_argument("--layers", action="store_true", help="also time each resampling convolution alone")
     args = parser.parse_args()
     images = np.stack(varied_images(args.crops, seed=5))
     print(f"{args.crops} crops, {os.cpu_count()} cores, TensorFlow {tf.__version__}, CPU, float32")
@@ -156,6 +211,8 @@ def main() -> None:
     line(f"memorizer coach ({args.crops} crops)", figures["coach"], "s/epoch", higher_is_better=False)
     line("BigGAN w32 training", figures["bg_train"], "images/s")
     line("BigGAN w32 generation", figures["bg_gen"], "images/s")
+    if args.layers:
+        layer_table()
 
 
 if __name__ == "__main__":
