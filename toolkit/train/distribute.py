@@ -216,4 +216,6 @@ def batched_forward(model, inputs, batch: int = 256) -> np.ndarray:
     for start in range(0, len(arrays[0]), batch):
         part = [tf.constant(a[start : start + batch]) for a in arrays]
         out.append(forward(part if several else part[0]).numpy())
+    if len(out) == 1:
+        return out[0]  # a sampler's batch: no copy
     return np.concatenate(out) if out else np.zeros((0, *model.output_shape[1:]), np.float32)
